@@ -1,0 +1,158 @@
+# crisp — build, test, run.
+#
+#   make               build everything into build/ (hardened, -Werror)
+#   make SAN=1         the same with ASan+UBSan, into build-san/
+#   make run           build and run crispd in the foreground on its embedded default
+#   make check         install test dependencies, build with SAN=1, run every test
+#   make fuzz          build the libFuzzer targets (clang) into build-fuzz/
+#   make bench         benchmarks (not tests)
+#
+# Sources are found by folder: common/ ipc/ policy/ and generated proto code
+# form libcrisp.a; each daemon folder is one binary; tests/unit/test_*.c are
+# cmocka programs; tests/fuzz/fuzz_*.c are libFuzzer targets.
+
+SAN ?= 0
+ifeq ($(SAN),1)
+B ?= build-san
+else
+B ?= build
+endif
+
+CC ?= cc
+PKGS := libprotobuf-c libsodium libseccomp libcap-ng inih libnghttp2 jansson
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wno-unused-parameter \
+	-Wmissing-prototypes -Wstrict-prototypes -Wvla -Wimplicit-fallthrough
+# -std=c11 (not gnu11): protoc-c output has fields named "linux", a macro
+# under gnu dialects.  _GNU_SOURCE gives us the Linux APIs.
+STD := -std=c11 -D_GNU_SOURCE
+HARDEN := -fstack-protector-strong -fstack-clash-protection -fPIE -fcf-protection
+HARDEN_LD := -pie -Wl,-z,relro,-z,now -Wl,-z,noexecstack
+
+ifeq ($(SAN),1)
+OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	-DCRISP_SANITIZED=1
+SAN_LD := -fsanitize=address,undefined
+else
+OPT := -O2 -g -D_FORTIFY_SOURCE=2
+SAN_LD :=
+endif
+
+CFLAGS_ALL := $(STD) $(WARN) $(OPT) $(HARDEN) -I. -I$(B)/gen $(PKG_CFLAGS) $(CFLAGS)
+LDFLAGS_ALL := $(HARDEN_LD) $(SAN_LD) $(LDFLAGS)
+LIBS := $(PKG_LIBS) $(LDLIBS)
+
+PROTOS := $(wildcard proto/*.proto)
+PROTO_C := $(patsubst proto/%.proto,$(B)/gen/proto/%.pb-c.c,$(PROTOS))
+PROTO_H := $(PROTO_C:.c=.h)
+
+LIB_SRC := $(wildcard common/*.c ipc/*.c policy/*.c)
+LIB_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(LIB_SRC)) $(patsubst $(B)/gen/%.c,$(B)/obj/gen/%.o,$(PROTO_C))
+
+DAEMONS := crispd frontd imaged execd netd
+BIN_crispd := $(B)/bin/crispd
+BIN_frontd := $(B)/bin/crisp-frontd
+BIN_imaged := $(B)/bin/crisp-imaged
+BIN_execd := $(B)/bin/crisp-execd
+BIN_netd := $(B)/bin/crisp-netd
+BINS := $(foreach d,$(DAEMONS),$(BIN_$(d)))
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BIN := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(TOOL_SRC))
+
+.PHONY: all deps deps-test run check unit e2e fuzz fuzz-run bench clean install
+.DEFAULT_GOAL := all
+.SECONDARY: $(PROTO_C) $(PROTO_H)
+
+all: deps
+	@$(MAKE) --no-print-directory $(BINS) $(UNIT_BIN) $(TOOL_BIN)
+
+deps:
+	@sh mk/deps.sh build
+
+deps-test:
+	@sh mk/deps.sh test
+
+$(B)/gen/proto/%.pb-c.c $(B)/gen/proto/%.pb-c.h: proto/%.proto
+	@mkdir -p $(B)/gen/proto
+	protoc-c --c_out=$(B)/gen $<
+
+$(B)/obj/gen/%.o: $(B)/gen/%.c $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(STD) $(OPT) $(HARDEN) -Wall -Werror -I$(B)/gen $(PKG_CFLAGS) -c $< -o $@
+
+$(B)/obj/%.o: %.c $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(B)/libcrisp.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+define daemon_rule
+$$(BIN_$(1)): $$(patsubst %.c,$(B)/obj/%.o,$$(wildcard $(1)/*.c)) $(B)/libcrisp.a
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS)
+endef
+$(foreach d,$(DAEMONS),$(eval $(call daemon_rule,$(d))))
+
+# Unit tests link the library plus the daemon objects they test (every
+# daemon object except its main.c).
+DAEMON_LIB_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(filter-out %/main.c,$(wildcard $(addsuffix /*.c,$(DAEMONS)))))
+
+$(B)/tests/test_%: tests/unit/test_%.c $(DAEMON_LIB_OBJ) $(B)/libcrisp.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBS) -lcmocka
+
+$(B)/tests/tools/%: tests/tools/%.c $(B)/libcrisp.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+
+run: all
+	$(B)/bin/crispd --log-level info $(RUNFLAGS)
+
+# ---- tests -----------------------------------------------------------------
+# `make check` is the whole suite: unit tests (cmocka), fuzz targets for a
+# bounded time (libFuzzer), end-to-end tests (pytest against the real socket),
+# all against the sanitizer build.
+FUZZ_SECONDS ?= 15
+
+check: deps-test
+	@$(MAKE) --no-print-directory SAN=1 all
+	@$(MAKE) --no-print-directory SAN=1 unit
+	@$(MAKE) --no-print-directory fuzz-run
+	@$(MAKE) --no-print-directory SAN=1 e2e
+
+unit: $(UNIT_BIN)
+	@sh tests/run-unit.sh $(UNIT_BIN)
+
+e2e:
+	cd tests/e2e && CRISP_BUILD=$(abspath $(B)) /usr/bin/python3 -m pytest -v -p no:cacheprovider $(PYTEST_ARGS) .
+
+# ---- fuzzing (clang, libFuzzer + ASan + UBSan) -----------------------------
+FB := build-fuzz
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(FB)/%,$(FUZZ_SRC))
+
+fuzz: deps-test
+	@$(MAKE) --no-print-directory B=$(FB) CC=clang \
+		OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -DCRISP_FUZZING=1" \
+		HARDEN="-fPIE" HARDEN_LD="-pie" $(FUZZ_BIN)
+
+$(FB)/fuzz_%: tests/fuzz/fuzz_%.c $(DAEMON_LIB_OBJ) $(B)/libcrisp.a
+	$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBS)
+
+fuzz-run: fuzz
+	@sh tests/run-fuzz.sh $(FB) $(FUZZ_SECONDS) $(FUZZ_BIN)
+
+bench: all
+	@sh tests/bench/run.sh $(abspath $(B))
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,283 @@
+/*
+ * frontd: CRI v1 handlers.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "frontd/cri.h"
+#include "proto/cri.pb-c.h"
+
+#define STATUS_TIMEOUT_MS 10000
+
+/* Pack a response and reply; the call is over afterwards. */
+static void reply_pb(struct grpc_call *call, const ProtobufCMessage *pb)
+{
+	size_t n = protobuf_c_message_get_packed_size(pb);
+	uint8_t *buf = malloc(n ? n : 1);
+
+	if (buf == NULL) {
+		grpc_call_finish(call, CRISP_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	protobuf_c_message_pack(pb, buf);
+	if (grpc_call_reply(call, buf, n) < 0 && errno != ECANCELED)
+		log_debug("reply: %s", strerror(errno));
+	free(buf);
+}
+
+/* Decode a request; on failure the call is answered INVALID_ARGUMENT. */
+static ProtobufCMessage *decode(struct grpc_call *call, const ProtobufCMessageDescriptor *d,
+				const uint8_t *req, size_t len)
+{
+	ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, len, req);
+
+	if (m == NULL) {
+		char msg[160];
+		snprintf(msg, sizeof msg, "malformed %s message", d->short_name);
+		grpc_call_finish(call, CRISP_INVALID_ARGUMENT, msg);
+	}
+	return m;
+}
+
+/* ---- Version: answered by frontd itself ---- */
+
+static void cri_version(struct grpc_call *call, const uint8_t *req, size_t len, void *arg)
+{
+	Runtime__V1__VersionRequest *rq;
+	Runtime__V1__VersionResponse rs = RUNTIME__V1__VERSION_RESPONSE__INIT;
+
+	(void)arg;
+	rq = (Runtime__V1__VersionRequest *)decode(call, &runtime__v1__version_request__descriptor, req, len);
+	if (rq == NULL)
+		return;
+	rs.version = "0.1.0";
+	rs.runtime_name = "crisp";
+	rs.runtime_version = CRISP_VERSION;
+	rs.runtime_api_version = CRI_API_VERSION;
+	reply_pb(call, &rs.base);
+	protobuf_c_message_free_unpacked(&rq->base, NULL);
+}
+
+/* ---- Status: RuntimeReady from execd, NetworkReady from netd ---- */
+
+struct status_op {
+	struct grpc_call *call;
+	int pending;
+	bool verbose;
+	struct {
+		char type[32];
+		bool status;
+		char reason[128];
+		char message[1024];
+	} cond[2];
+};
+
+static void status_finish(struct status_op *op)
+{
+	Runtime__V1__StatusResponse rs = RUNTIME__V1__STATUS_RESPONSE__INIT;
+	Runtime__V1__RuntimeStatus st = RUNTIME__V1__RUNTIME_STATUS__INIT;
+	Runtime__V1__RuntimeCondition conds[2], *pc[2];
+
+	for (int i = 0; i < 2; i++) {
+		runtime__v1__runtime_condition__init(&conds[i]);
+		conds[i].type = op->cond[i].type;
+		conds[i].status = op->cond[i].status;
+		conds[i].reason = op->cond[i].reason;
+		conds[i].message = op->cond[i].message;
+		pc[i] = &conds[i];
+	}
+	st.n_conditions = 2;
+	st.conditions = pc;
+	rs.status = &st;
+	reply_pb(op->call, &rs.base);
+	grpc_call_unref(op->call);
+	free(op);
+}
+
+static void status_set(struct status_op *op, int i, bool ok, const char *reason, const char *message)
+{
+	op->cond[i].status = ok;
+	crisp_strlcpy(op->cond[i].reason, reason ? reason : "", sizeof op->cond[i].reason);
+	crisp_strlcpy(op->cond[i].message, message ? message : "", sizeof op->cond[i].message);
+}
+
+static void status_answer(struct ipc_chan *ch, struct ipc_msg *ans, const crisp_err_t *e, void *arg);
+
+struct status_slot {
+	struct status_op *op;
+	int idx;
+};
+
+static void status_answer(struct ipc_chan *ch, struct ipc_msg *ans, const crisp_err_t *e, void *arg)
+{
+	struct status_slot *slot = arg;
+	struct status_op *op = slot->op;
+	int i = slot->idx;
+
+	(void)ch;
+	free(slot);
+	if (e != NULL) {
+		char msg[CRISP_ERR_MSG_MAX + 32];
+		snprintf(msg, sizeof msg, "%s: %s", i == 0 ? "execd" : "netd", e->msg);
+		status_set(op, i, false, i == 0 ? "RuntimeUnavailable" : "NetworkUnavailable", msg);
+	} else {
+		const Cipc__Condition *c = (const Cipc__Condition *)ans->pb;
+		status_set(op, i, c->status, c->reason, c->message);
+	}
+	if (--op->pending == 0)
+		status_finish(op);
+}
+
+static void status_ask(struct frontd *f, struct status_op *op, int i, enum crisp_role who, uint32_t type)
+{
+	struct ipc_chan *ch = role_peer(&f->role, who);
+	Cipc__Empty e = CIPC__EMPTY__INIT;
+	crisp_err_t err = CRISP_ERR_INIT;
+	struct status_slot *slot;
+	uint64_t timeout = STATUS_TIMEOUT_MS, dl = grpc_call_deadline_ms(op->call), now = crisp_now_ms();
+
+	if (dl && dl > now && dl - now < timeout)
+		timeout = dl - now;
+	crisp_strlcpy(op->cond[i].type, i == 0 ? "RuntimeReady" : "NetworkReady", sizeof op->cond[i].type);
+	if (ch == NULL) {
+		char msg[64];
+		snprintf(msg, sizeof msg, "%s is not running (restarting)", crisp_role_name(who));
+		status_set(op, i, false, i == 0 ? "RuntimeUnavailable" : "NetworkUnavailable", msg);
+		return;
+	}
+	slot = malloc(sizeof *slot);
+	if (slot == NULL) {
+		status_set(op, i, false, "OutOfMemory", "frontd is out of memory");
+		return;
+	}
+	slot->op = op;
+	slot->idx = i;
+	op->pending++;
+	if (ipc_request(ch, type, &e.base, -1, (uint32_t)timeout, status_answer, slot, NULL, &err) < 0) {
+		op->pending--;
+		free(slot);
+		status_set(op, i, false, i == 0 ? "RuntimeUnavailable" : "NetworkUnavailable", err.msg);
+	}
+}
+
+static void cri_status(struct grpc_call *call, const uint8_t *req, size_t len, void *arg)
+{
+	struct frontd *f = arg;
+	Runtime__V1__StatusRequest *rq;
+	struct status_op *op;
+
+	rq = (Runtime__V1__StatusRequest *)decode(call, &runtime__v1__status_request__descriptor, req, len);
+	if (rq == NULL)
+		return;
+	op = calloc(1, sizeof *op);
+	if (op == NULL) {
+		grpc_call_finish(call, CRISP_RESOURCE_EXHAUSTED, "out of memory");
+		goto out;
+	}
+	op->call = grpc_call_ref(call);
+	op->verbose = rq->verbose;
+	op->pending = 1; /* held while asking, so an immediate failure cannot finish early */
+	status_ask(f, op, 0, ROLE_EXECD, IPC_RUNTIME_STATUS);
+	status_ask(f, op, 1, ROLE_NETD, IPC_NETWORK_STATUS);
+	if (--op->pending == 0)
+		status_finish(op);
+out:
+	protobuf_c_message_free_unpacked(&rq->base, NULL);
+}
+
+/* ---- everything whose backend is not built yet ---- */
+
+static void unimplemented(struct grpc_call *call, const char *method, const char *owner)
+{
+	char msg[256];
+
+	snprintf(msg, sizeof msg, "crisp does not implement %s yet (its owner, %s, has no backend for it)",
+		 method, owner);
+	grpc_call_finish(call, CRISP_UNIMPLEMENTED, msg);
+}
+
+#define UNIMPL(fn, method, owner)                                                            \
+	static void fn(struct grpc_call *call, const uint8_t *req, size_t len, void *arg)    \
+	{                                                                                    \
+		(void)req;                                                                   \
+		(void)len;                                                                   \
+		(void)arg;                                                                   \
+		unimplemented(call, method, owner);                                          \
+	}
+
+UNIMPL(cri_run_pod_sandbox, "RunPodSandbox", "execd")
+UNIMPL(cri_stop_pod_sandbox, "StopPodSandbox", "execd")
+UNIMPL(cri_remove_pod_sandbox, "RemovePodSandbox", "execd")
+UNIMPL(cri_pod_sandbox_status, "PodSandboxStatus", "execd")
+UNIMPL(cri_list_pod_sandbox, "ListPodSandbox", "execd")
+UNIMPL(cri_create_container, "CreateContainer", "execd")
+UNIMPL(cri_start_container, "StartContainer", "execd")
+UNIMPL(cri_stop_container, "StopContainer", "execd")
+UNIMPL(cri_remove_container, "RemoveContainer", "execd")
+UNIMPL(cri_list_containers, "ListContainers", "execd")
+UNIMPL(cri_container_status, "ContainerStatus", "execd")
+UNIMPL(cri_update_container_resources, "UpdateContainerResources", "execd")
+UNIMPL(cri_reopen_container_log, "ReopenContainerLog", "execd")
+UNIMPL(cri_exec_sync, "ExecSync", "execd")
+UNIMPL(cri_exec, "Exec", "execd")
+UNIMPL(cri_attach, "Attach", "execd")
+UNIMPL(cri_port_forward, "PortForward", "netd")
+UNIMPL(cri_container_stats, "ContainerStats", "execd")
+UNIMPL(cri_list_container_stats, "ListContainerStats", "execd")
+UNIMPL(cri_pod_sandbox_stats, "PodSandboxStats", "execd")
+UNIMPL(cri_list_pod_sandbox_stats, "ListPodSandboxStats", "execd")
+UNIMPL(cri_update_runtime_config, "UpdateRuntimeConfig", "netd")
+UNIMPL(cri_checkpoint_container, "CheckpointContainer", "execd")
+UNIMPL(cri_get_container_events, "GetContainerEvents", "execd")
+UNIMPL(cri_list_metric_descriptors, "ListMetricDescriptors", "execd")
+UNIMPL(cri_list_pod_sandbox_metrics, "ListPodSandboxMetrics", "execd")
+UNIMPL(cri_list_images, "ListImages", "imaged")
+UNIMPL(cri_image_status, "ImageStatus", "imaged")
+UNIMPL(cri_pull_image, "PullImage", "imaged")
+UNIMPL(cri_remove_image, "RemoveImage", "imaged")
+UNIMPL(cri_image_fs_info, "ImageFsInfo", "imaged")
+
+#define RS "/runtime.v1.RuntimeService/"
+#define IS "/runtime.v1.ImageService/"
+
+const struct grpc_method cri_methods[] = {
+	{ RS "Version", cri_version, false },
+	{ RS "RunPodSandbox", cri_run_pod_sandbox, false },
+	{ RS "StopPodSandbox", cri_stop_pod_sandbox, false },
+	{ RS "RemovePodSandbox", cri_remove_pod_sandbox, false },
+	{ RS "PodSandboxStatus", cri_pod_sandbox_status, false },
+	{ RS "ListPodSandbox", cri_list_pod_sandbox, false },
+	{ RS "CreateContainer", cri_create_container, false },
+	{ RS "StartContainer", cri_start_container, false },
+	{ RS "StopContainer", cri_stop_container, false },
+	{ RS "RemoveContainer", cri_remove_container, false },
+	{ RS "ListContainers", cri_list_containers, false },
+	{ RS "ContainerStatus", cri_container_status, false },
+	{ RS "UpdateContainerResources", cri_update_container_resources, false },
+	{ RS "ReopenContainerLog", cri_reopen_container_log, false },
+	{ RS "ExecSync", cri_exec_sync, false },
+	{ RS "Exec", cri_exec, false },
+	{ RS "Attach", cri_attach, false },
+	{ RS "PortForward", cri_port_forward, false },
+	{ RS "ContainerStats", cri_container_stats, false },
+	{ RS "ListContainerStats", cri_list_container_stats, false },
+	{ RS "PodSandboxStats", cri_pod_sandbox_stats, false },
+	{ RS "ListPodSandboxStats", cri_list_pod_sandbox_stats, false },
+	{ RS "UpdateRuntimeConfig", cri_update_runtime_config, false },
+	{ RS "Status", cri_status, false },
+	{ RS "CheckpointContainer", cri_checkpoint_container, false },
+	{ RS "GetContainerEvents", cri_get_container_events, true },
+	{ RS "ListMetricDescriptors", cri_list_metric_descriptors, false },
+	{ RS "ListPodSandboxMetrics", cri_list_pod_sandbox_metrics, false },
+	{ IS "ListImages", cri_list_images, false },
+	{ IS "ImageStatus", cri_image_status, false },
+	{ IS "PullImage", cri_pull_image, false },
+	{ IS "RemoveImage", cri_remove_image, false },
+	{ IS "ImageFsInfo", cri_image_fs_info, false },
+};
+
+const size_t cri_nmethods = ARRAY_SIZE(cri_methods);

@@ -1,0 +1,28 @@
+/*
+ * frontd: the CRI v1 services on top of the gRPC transport.  Each request is
+ * decoded and validated here, turned into a typed ipc request and routed to
+ * the role that owns the answer; frontd keeps no state that matters.
+ */
+#ifndef FRONTD_CRI_H
+#define FRONTD_CRI_H
+
+#include <stddef.h>
+
+#include "frontd/grpc.h"
+#include "ipc/role.h"
+
+struct frontd {
+	struct role_ctx role;
+	struct role_args args;
+	struct grpc_server *server;
+	int listen_fd;
+};
+
+/* The method table: every RPC of runtime.v1 RuntimeService and ImageService. */
+extern const struct grpc_method cri_methods[];
+extern const size_t cri_nmethods;
+
+#define CRISP_VERSION "0.1.0"
+#define CRI_API_VERSION "v1"
+
+#endif

@@ -1,0 +1,93 @@
+/*
+ * frontd: the only process that parses what kubelet sends.  It runs as its
+ * own unprivileged user in an empty chroot, with no capabilities, Landlock
+ * denying every filesystem access, and a seccomp allowlist.  It gets the
+ * listening CRI socket from crispd as fd 5 and opens nothing itself.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "common/log.h"
+#include "common/sandbox.h"
+#include "common/util.h"
+#include "frontd/cri.h"
+
+/* Who may call: the configured uids (kubelet, crictl as root). */
+static bool accept_check(const struct ucred *cred, void *arg)
+{
+	struct frontd *f = arg;
+	const Cipc__Config *c = f->role.config;
+
+	for (size_t i = 0; c != NULL && i < c->n_allowed_uids; i++)
+		if (c->allowed_uids[i] == cred->uid) {
+			log_debug("CRI client pid %d uid %u gid %u", (int)cred->pid, (unsigned)cred->uid,
+				  (unsigned)cred->gid);
+			return true;
+		}
+	log_warn("refused CRI client pid %d uid %u: not in frontd.allowed_uids", (int)cred->pid,
+		 (unsigned)cred->uid);
+	return false;
+}
+
+static void config_apply(struct role_ctx *r, const Cipc__Config *c)
+{
+	struct frontd *f = r->arg;
+	struct grpc_limits lim;
+	crisp_err_t err = CRISP_ERR_INIT;
+
+	if (f->server != NULL)
+		return; /* limits are fixed at start; allowed_uids are read per connection */
+	memset(&lim, 0, sizeof lim);
+	lim.max_connections = c->max_connections;
+	lim.max_streams_per_conn = c->max_streams;
+	lim.max_recv_msg_size = c->max_recv_msg_size;
+	lim.max_header_list_size = c->max_header_list_size;
+	f->server = grpc_server_new(r->loop, f->listen_fd, cri_methods, cri_nmethods, &lim, f, &err);
+	if (f->server == NULL)
+		fatal("gRPC server: %s", err.msg);
+	grpc_server_set_accept_check(f->server, accept_check, f);
+	log_info("serving CRI");
+}
+
+static void stop(struct role_ctx *r)
+{
+	struct frontd *f = r->arg;
+
+	if (f->server) {
+		grpc_server_free(f->server);
+		f->server = NULL;
+	}
+}
+
+static const struct ipc_handler handlers[] = {
+	ROLE_COMMON_HANDLERS,
+};
+
+static const struct role_ops ops = {
+	.config_apply = config_apply,
+	.stop = stop,
+};
+
+int main(int argc, char **argv)
+{
+	static struct frontd f;
+	crisp_err_t err = CRISP_ERR_INIT;
+	struct stat st;
+	int acc = 0;
+	socklen_t sl = sizeof acc;
+
+	role_parse_args(argc, argv, &f.args);
+	role_init(&f.role, ROLE_FRONTD, &ops, handlers, ARRAY_SIZE(handlers), &f);
+	f.listen_fd = ROLE_FD_FIRST_EXTRA;
+	if (fstat(f.listen_fd, &st) < 0 || !S_ISSOCK(st.st_mode) ||
+	    getsockopt(f.listen_fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &sl) < 0 || !acc)
+		fatal("fd %d is not the listening CRI socket", f.listen_fd);
+	if (f.args.chroot == NULL)
+		fatal("frontd needs --chroot (its empty root)");
+	if (sandbox_apply_role(ROLE_FRONTD, &f.args, &err) < 0)
+		fatal("sandbox: %s", err.msg);
+	return role_run(&f.role);
+}

@@ -1,0 +1,175 @@
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "common/util.h"
+#include "netd/cniconf.h"
+
+static const char *str_field(json_t *o, const char *k)
+{
+	json_t *v = json_object_get(o, k);
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static int check_plugin(json_t *p, size_t idx, crisp_err_t *err)
+{
+	const char *type;
+
+	if (!json_is_object(p))
+		return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "plugin %zu is not an object", idx);
+	type = str_field(p, "type");
+	if (type == NULL || type[0] == '\0' || strlen(type) > 255 || strchr(type, '/') || !strcmp(type, "..") ||
+	    !strcmp(type, "."))
+		return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "plugin %zu: \"type\" must name a plugin binary", idx);
+	return 0;
+}
+
+int cni_conf_parse(const char *text, size_t len, int is_list, struct cni_net *net, crisp_err_t *err)
+{
+	json_error_t je;
+	json_t *root, *plugins;
+	const char *name, *ver;
+	int r = -1;
+
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	if (root == NULL)
+		return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "line %d: %s", je.line, je.text);
+	if (!json_is_object(root)) {
+		crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "not a JSON object");
+		goto out;
+	}
+	name = str_field(root, "name");
+	ver = str_field(root, "cniVersion");
+	if (name == NULL || name[0] == '\0' || strlen(name) >= sizeof net->name) {
+		crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "missing or bad \"name\"");
+		goto out;
+	}
+	if (ver == NULL || strlen(ver) >= sizeof net->cni_version) {
+		crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "missing or bad \"cniVersion\"");
+		goto out;
+	}
+	if (is_list) {
+		plugins = json_object_get(root, "plugins");
+		if (!json_is_array(plugins) || json_array_size(plugins) == 0 || json_array_size(plugins) > 64) {
+			crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "\"plugins\" must be a non-empty list");
+			goto out;
+		}
+		for (size_t i = 0; i < json_array_size(plugins); i++)
+			if (check_plugin(json_array_get(plugins, i), i, err) < 0)
+				goto out;
+		net->nplugins = json_array_size(plugins);
+	} else {
+		if (check_plugin(root, 0, err) < 0)
+			goto out;
+		net->nplugins = 1;
+	}
+	crisp_strlcpy(net->name, name, sizeof net->name);
+	crisp_strlcpy(net->cni_version, ver, sizeof net->cni_version);
+	r = 0;
+out:
+	json_decref(root);
+	return r;
+}
+
+static int has_suffix(const char *s, const char *suf)
+{
+	size_t n = strlen(s), m = strlen(suf);
+	return n > m && strcmp(s + n - m, suf) == 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int read_conf(int dfd, const char *name, char **out, size_t *len)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	struct stat st;
+	char *buf;
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)CNI_MAX_CONF_SIZE) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (buf == NULL || crisp_read_all(fd, buf, (size_t)st.st_size) < 0) {
+		free(buf);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	buf[st.st_size] = '\0';
+	*out = buf;
+	*len = (size_t)st.st_size;
+	return 0;
+}
+
+int cni_conf_find(const char *dir, const char *want_name, struct cni_net *net, crisp_err_t *err)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char **names = NULL, last_err[CRISP_ERR_MSG_MAX] = "";
+	size_t n = 0, cap = 0;
+	int found = -1;
+
+	if (d == NULL)
+		return crisp_error(err, CRISP_NOT_FOUND, errno, "CNI configuration directory %s", dir);
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.' ||
+		    !(has_suffix(e->d_name, ".conflist") || has_suffix(e->d_name, ".conf") || has_suffix(e->d_name, ".json")))
+			continue;
+		if (n == cap) {
+			char **nn = realloc(names, (cap = cap ? cap * 2 : 16) * sizeof *names);
+			if (nn == NULL)
+				break;
+			names = nn;
+		}
+		if ((names[n] = strdup(e->d_name)) != NULL)
+			n++;
+		if (n >= 1024)
+			break;
+	}
+	qsort(names, n, sizeof *names, cmp_names);
+	for (size_t i = 0; i < n && found < 0; i++) {
+		char *text = NULL;
+		size_t len = 0;
+		crisp_err_t e2 = CRISP_ERR_INIT;
+		struct cni_net cand;
+
+		memset(&cand, 0, sizeof cand);
+		if (read_conf(dirfd(d), names[i], &text, &len) < 0) {
+			snprintf(last_err, sizeof last_err, "%s: %s", names[i], strerror(errno));
+			continue;
+		}
+		if (cni_conf_parse(text, len, has_suffix(names[i], ".conflist"), &cand, &e2) < 0) {
+			snprintf(last_err, sizeof last_err, "%s: %s", names[i], e2.msg);
+		} else if (want_name == NULL || want_name[0] == '\0' || !strcmp(want_name, cand.name)) {
+			snprintf(cand.file, sizeof cand.file, "%s/%s", dir, names[i]);
+			*net = cand;
+			found = 0;
+		}
+		free(text);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	closedir(d);
+	if (found == 0)
+		return 0;
+	if (want_name && want_name[0])
+		return crisp_error(err, CRISP_NOT_FOUND, 0, "no valid CNI network named %s in %s%s%s", want_name, dir,
+				   last_err[0] ? "; last error: " : "", last_err);
+	return crisp_error(err, CRISP_NOT_FOUND, 0, "no valid CNI network configuration in %s%s%s", dir,
+			   last_err[0] ? "; last error: " : "", last_err);
+}
