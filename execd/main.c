@@ -33,7 +33,7 @@ static void on_runtime_status(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	Cipc__Condition c = CIPC__CONDITION__INIT;
 	crisp_err_t err = CRISP_ERR_INIT;
 	struct statfs sfs;
-	char msg[256] = "";
+	char msg[1200] = "";
 
 	c.type = "RuntimeReady";
 	if (geteuid() != 0)
@@ -41,7 +41,7 @@ static void on_runtime_status(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	else if (statfs("/sys/fs/cgroup", &sfs) < 0)
 		snprintf(msg, sizeof msg, "no cgroup filesystem at /sys/fs/cgroup: %s", strerror(errno));
 	else if (access(x->state_dir, W_OK | X_OK) < 0)
-		snprintf(msg, sizeof msg, "state directory %s: %s", x->state_dir, strerror(errno));
+		snprintf(msg, sizeof msg, "state directory %.1000s: %s", x->state_dir, strerror(errno));
 	c.status = msg[0] == '\0';
 	c.reason = c.status ? "" : "RuntimeNotReady";
 	c.message = msg;

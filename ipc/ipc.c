@@ -142,7 +142,7 @@ struct ipc_chan {
 	char close_reason[CRISP_ERR_MSG_MAX];
 };
 
-static void chan_shutdown(struct ipc_chan *ch, bool violation, bool defer, const char *fmt, ...)
+static void chan_shutdown(struct ipc_chan *ch, bool violation_, bool defer, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
 /* ---- keys and sealing ---- */
@@ -155,7 +155,10 @@ static uint64_t direction_id(enum crisp_role from, enum crisp_role to)
 void ipc_derive_keys(const uint8_t key[IPC_KEY_SIZE], enum crisp_role self, enum crisp_role peer,
 		     uint8_t tx[IPC_KEY_SIZE], uint8_t rx[IPC_KEY_SIZE])
 {
-	(void)sodium_init(); /* idempotent; blake2b needs no more than this */
+	/* Idempotent.  Its failure would only mean slower code paths, and
+	 * ipc_chan_new has already refused to run without it. */
+	if (sodium_init() < 0)
+		return_if_reached_nothing();
 	crypto_kdf_derive_from_key(tx, IPC_KEY_SIZE, direction_id(self, peer), IPC_KDF_CONTEXT, key);
 	crypto_kdf_derive_from_key(rx, IPC_KEY_SIZE, direction_id(peer, self), IPC_KDF_CONTEXT, key);
 }
@@ -1216,6 +1219,13 @@ struct ipc_chan *ipc_chan_new(struct loop *l, const struct ipc_chan_cfg *cfg, cr
 	    cfg->self == cfg->peer) {
 		crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "ipc channel: bad roles %d -> %d",
 			    (int)cfg->self, (int)cfg->peer);
+		return NULL;
+	}
+	if (cfg->peer_pid <= 0) {
+		/* pid 0 is what the kernel reports for a datagram that carries
+		 * no credentials: it must never be acceptable. */
+		crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "ipc channel: bad peer pid %ld",
+			    (long)cfg->peer_pid);
 		return NULL;
 	}
 	if (cfg->maxlen > IPC_MAX_PAYLOAD) {

@@ -149,11 +149,11 @@ int cni_conf_find(const char *dir, const char *want_name, struct cni_net *net, c
 
 		memset(&cand, 0, sizeof cand);
 		if (read_conf(dirfd(d), names[i], &text, &len) < 0) {
-			snprintf(last_err, sizeof last_err, "%s: %s", names[i], strerror(errno));
+			snprintf(last_err, sizeof last_err, "%.200s: %s", names[i], strerror(errno));
 			continue;
 		}
 		if (cni_conf_parse(text, len, has_suffix(names[i], ".conflist"), &cand, &e2) < 0) {
-			snprintf(last_err, sizeof last_err, "%s: %s", names[i], e2.msg);
+			snprintf(last_err, sizeof last_err, "%.200s: %.300s", names[i], e2.msg);
 		} else if (want_name == NULL || want_name[0] == '\0' || !strcmp(want_name, cand.name)) {
 			snprintf(cand.file, sizeof cand.file, "%s/%s", dir, names[i]);
 			*net = cand;
