@@ -358,6 +358,25 @@ int config_parse_string(struct crisp_config *cfg, const char *text, const char *
 	struct parse_state ps = { .cfg = cfg, .name = name };
 	int line;
 
+	/* libinih's settings (process-wide; only crispd parses INI): stop at the
+	 * first error so the line reported is the one that failed; no
+	 * continuation lines; inline comments after whitespace, as in the
+	 * README's example; lines up to 8 KiB on the heap. */
+	int lineno = 1;
+	for (const char *p = text, *nl; *p; p = nl + 1, lineno++) {
+		nl = strchr(p, '\n');
+		if (nl == NULL)
+			nl = p + strlen(p) - 1;
+		if (nl - p + 1 >= 8000)
+			return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "%s:%d: line too long", name, lineno);
+	}
+	ini_stop_on_first_error = true;
+	ini_allow_multiline = false;
+	ini_allow_inline_comments = true;
+	ini_inline_comment_prefixes = (char *)"#;";
+	ini_use_stack = false;
+	ini_allow_realloc = false;
+	ini_max_line = 8192;
 	/* Keys outside any section have section "" and are reported unknown. */
 	line = ini_parse_string(text, crisp_ini_handler, &ps);
 	if (line == 0)

@@ -69,6 +69,8 @@ struct h2_stream {
 	bool hdr_too_big, is_post, path_seen, ct_seen, ct_ok, enc_bad, timeout_seen,
 		timeout_bad;
 	uint64_t timeout_ms;
+	char *bad_path; /* unknown :path (cut), for the error message */
+	size_t bad_path_size;
 	bool headers_done; /* request HEADERS validated: body may follow */
 	bool req_ended;    /* END_STREAM from the client */
 	bool answered;     /* response decided: request bytes are ignored */
@@ -87,7 +89,7 @@ struct h2_stream {
 
 	/* response */
 	bool resp_started; /* HEADERS with a data provider submitted */
-	bool end_sent;     /* END_STREAM submitted (trailers or trailers-only) */
+	bool ended;        /* trailers queued or trailers-only submitted */
 	bool deferred;     /* the data provider returned NGHTTP2_ERR_DEFERRED */
 	bool trailer_pending;
 	int tr_code;
@@ -118,6 +120,7 @@ struct grpc_conn {
 	int in_io;
 	bool dead;
 	bool hs_done; /* client SETTINGS received */
+	bool goaway;  /* we sent (or queued) GOAWAY */
 	const char *why; /* reason for dropping, for the log */
 
 	uint64_t t_accept, t_idle, t_progress;
@@ -154,6 +157,8 @@ void conn_kick(struct grpc_conn *c);
 void conn_enter(struct grpc_conn *c);
 void conn_leave(struct grpc_conn *c);
 void conn_stream_gone(struct grpc_conn *c);
+const struct grpc_method *grpc_server_method(const struct grpc_server *s, const uint8_t *path,
+					     size_t len);
 
 /* grpc_call.c: nghttp2 callbacks and stream life */
 int h2_on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud);

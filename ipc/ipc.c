@@ -50,7 +50,9 @@
  * - Lifetime.  Every entry point that calls out (fd events, timers,
  *   closing) holds a reference for the duration, so callbacks may close
  *   the channel or drop the last reference.  Dropping the last reference
- *   of an open channel closes it (on_close runs, violation false).
+ *   of an open channel closes it (on_close runs, violation false).  The
+ *   loop must outlive its channels; a deferred notification still pending
+ *   when the loop is freed is lost (and holds its channel).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -155,12 +157,14 @@ static uint64_t direction_id(enum crisp_role from, enum crisp_role to)
 void ipc_derive_keys(const uint8_t key[IPC_KEY_SIZE], enum crisp_role self, enum crisp_role peer,
 		     uint8_t tx[IPC_KEY_SIZE], uint8_t rx[IPC_KEY_SIZE])
 {
-	/* Idempotent.  Its failure would only mean slower code paths, and
-	 * ipc_chan_new has already refused to run without it. */
-	if (sodium_init() < 0)
-		return_if_reached_nothing();
-	crypto_kdf_derive_from_key(tx, IPC_KEY_SIZE, direction_id(self, peer), IPC_KDF_CONTEXT, key);
-	crypto_kdf_derive_from_key(rx, IPC_KEY_SIZE, direction_id(peer, self), IPC_KDF_CONTEXT, key);
+	/* Idempotent; ipc_chan_new refuses to run when it fails, and the
+	 * derivation itself (blake2b) needs nothing it sets up. */
+	int r = sodium_init();
+	(void)r;
+	crypto_kdf_derive_from_key(tx, IPC_KEY_SIZE, direction_id(self, peer), IPC_KDF_CONTEXT,
+				   key);
+	crypto_kdf_derive_from_key(rx, IPC_KEY_SIZE, direction_id(peer, self), IPC_KDF_CONTEXT,
+				   key);
 }
 
 ssize_t ipc_seal(const struct ipc_chan *ch, const struct ipc_hdr *hdr, const void *payload,
@@ -596,8 +600,8 @@ static void txq_flush(struct ipc_chan *ch)
 		if (tx_frame(ch, f->buf, f->len, f->fd) < 0) {
 			if (tx_would_block(errno))
 				return; /* EPOLLOUT stays armed */
-			chan_shutdown(ch, false, false, "sendmsg to %s: %s", crisp_role_name(ch->peer),
-				      strerror(errno));
+			chan_shutdown(ch, false, false, "sendmsg to %s: %s",
+				      crisp_role_name(ch->peer), strerror(errno));
 			return;
 		}
 		ch->txq_head = f->next;
@@ -1119,21 +1123,44 @@ void ipc_chan_fuzz_reset(struct ipc_chan *ch)
 
 /* ---- creation ---- */
 
-/* Raise a socket buffer to at least want (SO_*BUFFORCE when privileged);
- * returns what the kernel granted. */
-static int grow_sockbuf(int fd, int opt, int force_opt, int want)
+/* A net.core sysctl such as wmem_max, or -1 when it cannot be read (a
+ * sandboxed role may have no /proc). */
+static long read_sysctl(const char *path)
 {
-	int cur = 0;
+	char buf[32];
+	long v;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	v = strtol(buf, NULL, 10);
+	return v > 0 ? v : -1;
+}
+
+/* Raise a socket buffer to at least want and return what the kernel
+ * granted.  Never shrinks it: crispd may already have forced it above the
+ * sysctl limit, and plain SO_SNDBUF/SO_RCVBUF would cut it down to that
+ * limit, so they are used only when the limit is known to be higher. */
+static int grow_sockbuf(int fd, int opt, int force_opt, const char *limit_path, int want)
+{
+	int cur = 0, half = want / 2 + 1; /* the kernel doubles what it is given */
 	socklen_t sl = sizeof cur;
 
 	if (getsockopt(fd, SOL_SOCKET, opt, &cur, &sl) < 0)
 		return -1;
 	if (cur >= want)
-		return cur; /* never shrink what the kernel or crispd gave */
-	/* The kernel doubles the value for its bookkeeping overhead. */
-	int half = want / 2 + 1;
-	if (setsockopt(fd, SOL_SOCKET, force_opt, &half, sizeof half) < 0)
-		(void)setsockopt(fd, SOL_SOCKET, opt, &half, sizeof half);
+		return cur;
+	if (setsockopt(fd, SOL_SOCKET, force_opt, &half, sizeof half) < 0) {
+		long limit = read_sysctl(limit_path);
+		if (limit > 0 && 2 * (limit < half ? limit : half) > cur)
+			(void)setsockopt(fd, SOL_SOCKET, opt, &half, sizeof half);
+	}
 	sl = sizeof cur;
 	if (getsockopt(fd, SOL_SOCKET, opt, &cur, &sl) < 0)
 		return -1;
@@ -1162,9 +1189,10 @@ static int chan_setup_socket(struct ipc_chan *ch, int fd, crisp_err_t *err)
 	/* Room for two largest frames, so one can be queued in the kernel
 	 * while the peer reads the other.  The receive buffer is set alike
 	 * (best effort: unix datagrams are charged to the sender). */
-	sndbuf = grow_sockbuf(fd, SO_SNDBUF, SO_SNDBUFFORCE,
+	sndbuf = grow_sockbuf(fd, SO_SNDBUF, SO_SNDBUFFORCE, "/proc/sys/net/core/wmem_max",
 			      (int)(2 * (frame + IPC_SNDBUF_SLACK)));
-	(void)grow_sockbuf(fd, SO_RCVBUF, SO_RCVBUFFORCE, (int)(2 * (frame + IPC_SNDBUF_SLACK)));
+	(void)grow_sockbuf(fd, SO_RCVBUF, SO_RCVBUFFORCE, "/proc/sys/net/core/rmem_max",
+			   (int)(2 * (frame + IPC_SNDBUF_SLACK)));
 	if (sndbuf < 0)
 		return crisp_error(err, CRISP_INTERNAL, errno, "SO_SNDBUF");
 	if ((size_t)sndbuf < IPC_SNDBUF_SLACK + IPC_FRAME_OVERHEAD)
@@ -1205,34 +1233,35 @@ static int chan_set_handlers(struct ipc_chan *ch, const struct ipc_chan_cfg *cfg
 	return 0;
 }
 
+/* The argument checks of ipc_chan_new. */
+static int chan_check_cfg(const struct loop *l, const struct ipc_chan_cfg *cfg, crisp_err_t *err)
+{
+	if (l == NULL || cfg == NULL || cfg->fd < 0 || cfg->key == NULL)
+		return crisp_error(err, CRISP_INVALID_ARGUMENT, 0,
+				   "ipc channel: missing loop, fd or key");
+	if ((unsigned)cfg->self >= ROLE_MAX || (unsigned)cfg->peer >= ROLE_MAX ||
+	    cfg->self == cfg->peer)
+		return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "ipc channel: bad roles %d -> %d",
+				   (int)cfg->self, (int)cfg->peer);
+	/* pid 0 is what the kernel reports for a datagram that carries no
+	 * credentials: it must never be acceptable. */
+	if (cfg->peer_pid <= 0)
+		return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "ipc channel: bad peer pid %ld",
+				   (long)cfg->peer_pid);
+	if (cfg->maxlen > IPC_MAX_PAYLOAD)
+		return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "ipc channel: bound %u over %u",
+				   cfg->maxlen, IPC_MAX_PAYLOAD);
+	return 0;
+}
+
 struct ipc_chan *ipc_chan_new(struct loop *l, const struct ipc_chan_cfg *cfg, crisp_err_t *err)
 {
+	/* The fd is ours whatever happens: callers hand it over and forget. */
+	cleanup_close int fd = cfg != NULL ? cfg->fd : -1;
 	struct ipc_chan *ch;
 
-	if (ipc_table_check(err) < 0)
+	if (ipc_table_check(err) < 0 || chan_check_cfg(l, cfg, err) < 0)
 		return NULL;
-	if (l == NULL || cfg == NULL || cfg->fd < 0 || cfg->key == NULL) {
-		crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "ipc channel: missing loop, fd or key");
-		return NULL;
-	}
-	if ((unsigned)cfg->self >= ROLE_MAX || (unsigned)cfg->peer >= ROLE_MAX ||
-	    cfg->self == cfg->peer) {
-		crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "ipc channel: bad roles %d -> %d",
-			    (int)cfg->self, (int)cfg->peer);
-		return NULL;
-	}
-	if (cfg->peer_pid <= 0) {
-		/* pid 0 is what the kernel reports for a datagram that carries
-		 * no credentials: it must never be acceptable. */
-		crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "ipc channel: bad peer pid %ld",
-			    (long)cfg->peer_pid);
-		return NULL;
-	}
-	if (cfg->maxlen > IPC_MAX_PAYLOAD) {
-		crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "ipc channel: bound %u over %u",
-			    cfg->maxlen, IPC_MAX_PAYLOAD);
-		return NULL;
-	}
 	if (sodium_init() < 0) {
 		crisp_error(err, CRISP_INTERNAL, 0, "sodium_init failed");
 		return NULL;
@@ -1257,7 +1286,7 @@ struct ipc_chan *ipc_chan_new(struct loop *l, const struct ipc_chan_cfg *cfg, cr
 	ch->on_close = cfg->on_close;
 	ch->close_arg = cfg->close_arg;
 	ch->txq_tail = &ch->txq_head;
-	if (chan_set_handlers(ch, cfg, err) < 0 || chan_setup_socket(ch, cfg->fd, err) < 0)
+	if (chan_set_handlers(ch, cfg, err) < 0 || chan_setup_socket(ch, fd, err) < 0)
 		goto fail;
 	/* +1: a datagram over the bound arrives whole and fails the size
 	 * check; anything longer is cut and shows as MSG_TRUNC. */
@@ -1268,14 +1297,14 @@ struct ipc_chan *ipc_chan_new(struct loop *l, const struct ipc_chan_cfg *cfg, cr
 		goto fail;
 	}
 	ipc_derive_keys(cfg->key, ch->self, ch->peer, ch->txkey, ch->rxkey);
-	if (loop_add(l, cfg->fd, EPOLLIN, on_io, ch) < 0) {
-		crisp_error(err, CRISP_INTERNAL, errno, "epoll add ipc fd %d", cfg->fd);
+	if (loop_add(l, fd, EPOLLIN, on_io, ch) < 0) {
+		crisp_error(err, CRISP_INTERNAL, errno, "epoll add ipc fd %d", fd);
 		goto fail;
 	}
-	ch->fd = cfg->fd; /* ours from here on */
+	ch->fd = TAKE_FD(fd);
 	ch->open = true;
 	return ch;
 fail:
-	chan_free(ch); /* the fd stays the caller's */
+	chan_free(ch);
 	return NULL;
 }

@@ -23,10 +23,14 @@
  *   credentials missing or not peer's      -> bad_cred
  *   length < header + tag, > channel max   -> bad_size
  *   tag                                    -> bad_tag
- *   hdr.len != datagram length - hdr - tag -> bad_size
+ *   hdr.len != datagram length - hdr - tag,
+ *   hdr.reserved != 0                      -> bad_size
  *   hdr.seq != expected                    -> bad_seq
  *   type unknown, not from this peer, not
  *   for this role, payload over its bound  -> bad_type / bad_peer / bad_size
+ *   (not from this peer / not for this role are both bad_peer; a request
+ *   type with no handler here, a request with reqid 0 or a one-way message
+ *   with a reqid are bad_type)
  *   fd count != (flags & IPC_F_FD), wrong
  *   fd kind, unknown flag bits             -> bad_fd
  *   payload not a valid protobuf message   -> bad_payload
@@ -148,7 +152,8 @@ typedef void (*ipc_answer_fn)(struct ipc_chan *ch, struct ipc_msg *answer,
 typedef void (*ipc_close_fn)(struct ipc_chan *ch, bool violation, const char *reason, void *arg);
 
 struct ipc_chan_cfg {
-	int fd;                  /* SOCK_SEQPACKET end; the channel owns it */
+	int fd;                  /* SOCK_SEQPACKET end; the channel owns it (if
+				    ipc_chan_new fails, it closes it) */
 	enum crisp_role self;
 	enum crisp_role peer;
 	pid_t peer_pid;          /* every message must come from this pid ... */
@@ -178,12 +183,12 @@ const struct ipc_stats *ipc_chan_stats(const struct ipc_chan *ch);
 void *ipc_chan_arg(const struct ipc_chan *ch);
 
 /* Send a one-way message.  fd (or -1) is not taken: the caller still owns
- * it and may close it when this returns. */
+ * it and may close it when this returns.  pb NULL sends an empty payload. */
 int ipc_send(struct ipc_chan *ch, uint32_t type, const ProtobufCMessage *pb, int fd, crisp_err_t *err);
 
 /* Send a request; cb runs exactly once (see ipc_answer_fn), never from
  * inside this call.  timeout_ms 0 means no timeout.  *reqid (if not NULL)
- * receives the request id for ipc_cancel. */
+ * receives the request id for ipc_cancel.  When this fails, cb never runs. */
 int ipc_request(struct ipc_chan *ch, uint32_t type, const ProtobufCMessage *pb, int fd,
 		uint32_t timeout_ms, ipc_answer_fn cb, void *arg, uint64_t *reqid, crisp_err_t *err);
 

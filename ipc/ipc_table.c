@@ -28,12 +28,13 @@
 #include "ipc/msgs.def"
 #undef MSG
 
+/* (Macro parameters are spelt so that they cannot hit the designators.) */
 static const struct ipc_msgdef ipc_table[IPC_NTYPES] = {
-#define MSG(name, num, snd, rcv, max, pb, fd, ans)                                      \
-	[IPC_IDX_##name] = { .type = IPC_##name, .name = #name, .senders = (snd),       \
-			     .receivers = (rcv), .maxlen = (max),                       \
-			     .desc = &cipc__##pb##__descriptor, .fd = (fd),             \
-			     .answer = IPC_##ans },
+#define MSG(n_, num_, snd_, rcv_, max_, pb_, fd_, ans_)                                  \
+	[IPC_IDX_##n_] = { .type = IPC_##n_, .name = #n_, .senders = (snd_),            \
+			   .receivers = (rcv_), .maxlen = (max_),                       \
+			   .desc = &cipc__##pb_##__descriptor, .fd = (fd_),             \
+			   .answer = IPC_##ans_ },
 #include "ipc/msgs.def"
 #undef MSG
 };
@@ -122,7 +123,8 @@ static void table_validate(void)
 		}
 		table_answer[a - ipc_table] = true;
 		if (a->answer != IPC_NONE || a->type == IPC_ERROR)
-			table_fail("msgs.def: %s: answer %s must be a plain answer", d->name, a->name);
+			table_fail("msgs.def: %s: answer %s must be a plain answer", d->name,
+				   a->name);
 		if ((d->receivers & ~a->senders) != 0 || (d->senders & ~a->receivers) != 0)
 			table_fail("msgs.def: %s: answer %s cannot travel back", d->name, a->name);
 	}
@@ -130,7 +132,8 @@ static void table_validate(void)
 	if (err == NULL || err->senders != R_ALL || err->receivers != R_ALL ||
 	    err->answer != IPC_NONE || err->fd != FD_NONE ||
 	    err->desc != &cipc__error__descriptor)
-		table_fail("msgs.def: ERROR must be R_ALL -> R_ALL, without answer or fd, payload error");
+		table_fail("msgs.def: ERROR must be R_ALL -> R_ALL, without answer or fd, "
+			   "payload error");
 	else
 		table_answer[err - ipc_table] = true;
 }

@@ -68,7 +68,29 @@ static void test_errors(void **state)
 	expect_error("[frontd]\nuser = Root!\n", "frontd.user");
 	expect_error("[netd]\ncni_plugin_dirs = /opt/cni/bin, relative\n", "netd.cni_plugin_dirs");
 	expect_error("[crisp\nroot = /x\n", "t.conf:1: syntax error");
+	/* A line longer than the parser's line buffer is an error, never split. */
+	{
+		static char big[20000];
+		memset(big, 'a', sizeof big);
+		memcpy(big, "[crisp]\nroot = /", 16);
+		big[sizeof big - 1] = '\0';
+		expect_error(big, "t.conf:2:");
+	}
 	expect_error("[crisp]\nthis line has no equals\n", "t.conf:2:");
+}
+
+static void test_inline_comments(void **state)
+{
+	struct crisp_config c;
+	crisp_err_t err = CRISP_ERR_INIT;
+
+	(void)state;
+	assert_int_equal(config_defaults(&c, &err), 0);
+	assert_int_equal(config_parse_string(&c, "# top\n[crisp]\nroot = /srv/x   # where\nlog_level = warn ; why\n",
+					     "t", &err), 0);
+	assert_string_equal(c.c->root, "/srv/x");
+	assert_int_equal(c.c->log_level, 1);
+	config_free(&c);
 }
 
 static void test_layering(void **state)
@@ -160,6 +182,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_layering),
+		cmocka_unit_test(test_inline_comments),
 		cmocka_unit_test(test_load_files_and_flags),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
