@@ -43,7 +43,7 @@ const char *log_level_name(int level)
 	return level_names[level];
 }
 
-static void log_vmsg(int level, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void log_vmsg(int level, const char *fmt, va_list ap)
 {
 	char line[2048];
 	int n;

@@ -77,6 +77,17 @@ static int cmp_op(uint8_t op, enum scmp_compare *out)
 	return -1;
 }
 
+/* May e, an entry sandbox_apply adds on its own, join table t?  Not when t
+ * decides that syscall outright (an unconditional entry), nor when e is
+ * unconditional and t has entries for it: the role's table wins. */
+static bool may_add(const struct sandbox_syscall *t, size_t n, const struct sandbox_syscall *e)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(t[i].name, e->name) == 0 && (t[i].nargs == 0 || e->nargs == 0))
+			return false;
+	return true;
+}
+
 int sandbox_check_table(const struct sandbox_syscall *t, size_t n, crisp_err_t *err)
 {
 	if (n > 0 && t == NULL)
@@ -84,6 +95,14 @@ int sandbox_check_table(const struct sandbox_syscall *t, size_t n, crisp_err_t *
 	for (size_t i = 0; i < n; i++) {
 		const struct sandbox_syscall *e = &t[i];
 		enum scmp_compare op;
+
+		/* libseccomp keeps the first of two unconditional rules for one
+		 * syscall and silently drops the other: a table may have one
+		 * unconditional entry per name, or only conditional ones. */
+		for (size_t j = 0; e->name != NULL && j < i; j++)
+			if (t[j].name != NULL && strcmp(t[j].name, e->name) == 0 && (t[j].nargs == 0 || e->nargs == 0))
+				return crisp_error(err, CRISP_INVALID_ARGUMENT, 0,
+						   "%s: an unconditional entry must be the only one", e->name);
 
 		if (e->name == NULL)
 			return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "syscall table entry %zu has no name", i);
@@ -640,7 +659,7 @@ static int add_rule(struct sb *b, scmp_filter_ctx ctx, uint32_t action, const st
 		cmp[j].datum_b = e->args[j].b;
 	}
 	rc = seccomp_rule_add_exact_array(ctx, action, nr, e->nargs, cmp);
-	if (rc < 0 && rc != -EEXIST)
+	if (rc < 0)
 		return sb_fail(b, "seccomp", CRISP_INTERNAL, -rc, "rule for %s", e->name);
 	return 0;
 }
@@ -685,21 +704,30 @@ static int apply_seccomp(struct sb *b)
 	}
 	if (allow) {
 		/* What sandbox_apply itself needs after the load (the check
-		 * below), the debug handler, and the sanitizer runtime. */
+		 * below), the debug handler, and the sanitizer runtime; each
+		 * only where the role's table does not decide that syscall
+		 * itself (the role's entries win). */
 		static const struct sandbox_syscall self[] = {
 			SB_IF("prctl", SB_EQ(0, PR_GET_SECCOMP)),
 		};
 		static const struct sandbox_syscall dbg[] = { SB("write"), SB("exit_group") };
+		const struct {
+			const struct sandbox_syscall *t;
+			size_t n;
+		} extra[] = {
+			{ self, ARRAY_SIZE(self) },
+			{ dbg, s->debug ? ARRAY_SIZE(dbg) : 0 },
+			{ sandbox_sanitizer_syscalls, sandbox_sanitizer_nsyscalls },
+		};
 
-		for (size_t i = 0; i < ARRAY_SIZE(self); i++)
-			if (add_rule(b, ctx, SCMP_ACT_ALLOW, &self[i]) < 0)
-				goto fail;
-		for (size_t i = 0; s->debug && i < ARRAY_SIZE(dbg); i++)
-			if (add_rule(b, ctx, SCMP_ACT_ALLOW, &dbg[i]) < 0)
-				goto fail;
-		for (size_t i = 0; i < sandbox_sanitizer_nsyscalls; i++)
-			if (add_rule(b, ctx, SCMP_ACT_ALLOW, &sandbox_sanitizer_syscalls[i]) < 0)
-				goto fail;
+		for (size_t x = 0; x < ARRAY_SIZE(extra); x++)
+			for (size_t i = 0; i < extra[x].n; i++) {
+				const struct sandbox_syscall *e = &extra[x].t[i];
+				uint32_t action = e->ret_errno ? SCMP_ACT_ERRNO((uint32_t)e->ret_errno) : SCMP_ACT_ALLOW;
+
+				if (may_add(s->syscalls, s->nsyscalls, e) && add_rule(b, ctx, action, e) < 0)
+					goto fail;
+			}
 	}
 	rc = seccomp_load(ctx);
 	seccomp_release(ctx);

@@ -330,7 +330,23 @@ const size_t sandbox_netd_ncaps = ARRAY_SIZE(sandbox_netd_caps);
 /* What the ASan/UBSan runtime needs on its report path inside a sandbox
  * (allocator, stack unwinding, report, die).  Sanitizer builds only. */
 const struct sandbox_syscall sandbox_sanitizer_syscalls[] = {
-	SB("getpid"),
+	/* __asan_handle_no_return (before _exit, abort, longjmp) asks
+	 * where the signal stack is; it never sets one here. */
+	SB_IF("sigaltstack", SB_EQ(0, 0)),
+	/* The report names modules from /proc/self/exe and
+	 * /proc/self/cmdline: they cannot be read in the sandbox anyway,
+	 * so the calls fail here, before reaching the kernel. */
+	SB_ERRNO("open", EACCES),
+	SB_ERRNO("openat", EACCES),
+	SB_ERRNO("readlink", EACCES),
+	/* The allocator maps new regions (shadow, quarantine) without huge
+	 * pages and out of core dumps. */
+	SB_IF("madvise", SB_EQ(2, MADV_NOHUGEPAGE)),
+	SB_IF("madvise", SB_EQ(2, MADV_DONTDUMP)),
+	/* The report would start llvm-symbolizer through a pipe: no
+	 * processes here.  Symbolize offline (module+offset are printed). */
+	SB_ERRNO("pipe2", EPERM),
+	SB_ERRNO("pipe", EPERM),
 };
 const size_t sandbox_sanitizer_nsyscalls = ARRAY_SIZE(sandbox_sanitizer_syscalls);
 #else

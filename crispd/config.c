@@ -244,7 +244,7 @@ static int apply_key(struct crisp_config *cfg, const struct cfg_key *k, const ch
 			set_string(slot, v);
 			return 0;
 		}
-		/* fall through */
+		__attribute__((fallthrough));
 	case CT_PATH:
 		if (!path_is_clean(v)) {
 			snprintf(why, whylen, "'%.128s' is not an absolute, clean path", v);

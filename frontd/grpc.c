@@ -449,7 +449,6 @@ static void conn_io(struct loop *l, int fd, uint32_t events, void *arg)
 static int conn_start_session(struct grpc_conn *c)
 {
 	const struct grpc_limits *lim = &c->srv->lim;
-	nghttp2_mem mem = { c, mem_malloc, mem_free, mem_calloc, mem_realloc };
 	nghttp2_settings_entry iv[] = {
 		{ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, lim->max_streams_per_conn },
 		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, lim->initial_window_size },
@@ -457,7 +456,8 @@ static int conn_start_session(struct grpc_conn *c)
 		{ NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1 },
 	};
 
-	if (nghttp2_session_server_new3(&c->sess, c->srv->cbs, c, c->srv->opt, &mem) != 0)
+	c->mem = (nghttp2_mem){ c, mem_malloc, mem_free, mem_calloc, mem_realloc };
+	if (nghttp2_session_server_new3(&c->sess, c->srv->cbs, c, c->srv->opt, &c->mem) != 0)
 		return -1;
 	if (nghttp2_submit_settings(c->sess, NGHTTP2_FLAG_NONE, iv, ARRAY_SIZE(iv)) != 0)
 		return -1;

@@ -6,7 +6,7 @@
  *
  * A stream's request is accepted or answered with an error in this order:
  *   headers: list too large, content-type, :method, grpc-timeout, :path,
- *            grpc-encoding                       (grpc_int.h: stream_headers_done)
+ *            grpc-encoding                                (stream_headers_done)
  *   body:    per message prefix (flag, length), a second message, buffer budget
  *   end:     zero messages or a partial one, deadline already passed
  * then the handler is called once with the complete message.

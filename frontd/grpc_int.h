@@ -108,6 +108,7 @@ struct grpc_conn {
 	int fd;
 	struct ucred cred;
 	nghttp2_session *sess;
+	nghttp2_mem mem; /* allocator of sess: charges this connection */
 	struct h2_stream_list streams;
 	uint32_t nstreams;
 	size_t bytes; /* charged against srv->lim.max_conn_buffer */

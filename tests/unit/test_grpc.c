@@ -1488,7 +1488,7 @@ static void test_capture_corpus(void **state)
 	(void)state;
 	if (dir == NULL)
 		skip();
-	e = env_new(NULL);
+	e = env_new(&small_limits);
 
 	cl = env_client(e);
 	cs = client_call(cl, "/test.Echo/Echo", "hello", 5);
@@ -1546,6 +1546,17 @@ static void test_capture_corpus(void **state)
 	free(b);
 	assert_true(PUMP_UNTIL(e, cs->closed, 5000));
 	write_seed(dir, "bad-requests", cl);
+
+	cl = env_client(e);
+	cs = client_call(cl, "/test.Echo/Big", "", 0);
+	assert_true(PUMP_UNTIL(e, cs->closed, 5000));
+	write_seed(dir, "send-too-big", cl);
+
+	cl = env_client(e);
+	client_call(cl, "/test.Echo/Flood", "", 0);
+	assert_true(PUMP_UNTIL(e, e->flood != NULL, 5000));
+	write_seed(dir, "flood", cl);
+	client_close(cl);
 
 	env_release_held(e);
 	env_free(e);

@@ -375,6 +375,14 @@ static size_t craft(struct ipc_chan *s, uint32_t type, uint64_t reqid, uint64_t 
 	return (size_t)n;
 }
 
+/* Seal with the violation fixture's sending end and push it raw. */
+static void send_sealed(struct fx *f, uint32_t type, uint64_t reqid, uint64_t seq,
+			uint32_t flags, uint32_t reserved, const void *payload, uint32_t len)
+{
+	raw_send(f->sv[1], frame, craft(f->b.ch, type, reqid, seq, flags, reserved, payload, len),
+		 NULL, 0);
+}
+
 static size_t craft_pb(struct ipc_chan *s, uint32_t type, uint64_t reqid, uint64_t seq,
 		       uint32_t flags, const ProtobufCMessage *pb)
 {
@@ -1168,52 +1176,44 @@ static void v_replay(struct fx *f)
 
 static void v_skip(struct fx *f)
 {
-	size_t n = craft(f->b.ch, IPC_RUNTIME_STATUS, 1, 2, 0, 0, NULL, 0);
-	raw_send(f->sv[1], frame, n, NULL, 0);
+	send_sealed(f, IPC_RUNTIME_STATUS, 1, 2, 0, 0, NULL, 0);
 }
 
 static void v_status(struct fx *f)
 {
-	size_t n = craft(f->b.ch, IPC_RUNTIME_STATUS, 1, 1, 0, 0, NULL, 0);
-	raw_send(f->sv[1], frame, n, NULL, 0);
+	send_sealed(f, IPC_RUNTIME_STATUS, 1, 1, 0, 0, NULL, 0);
 }
 
 static void v_unknown_type(struct fx *f)
 {
-	size_t n = craft(f->b.ch, 9999, 1, 1, 0, 0, NULL, 0);
-	raw_send(f->sv[1], frame, n, NULL, 0);
+	send_sealed(f, 9999, 1, 1, 0, 0, NULL, 0);
 }
 
 static void v_request_without_id(struct fx *f)
 {
-	size_t n = craft(f->b.ch, IPC_RUNTIME_STATUS, 0, 1, 0, 0, NULL, 0);
-	raw_send(f->sv[1], frame, n, NULL, 0);
+	send_sealed(f, IPC_RUNTIME_STATUS, 0, 1, 0, 0, NULL, 0);
 }
 
 static void v_oneway_with_id(struct fx *f)
 {
-	size_t n = craft(f->b.ch, IPC_SHUTDOWN, 5, 1, 0, 0, NULL, 0);
-	raw_send(f->sv[1], frame, n, NULL, 0);
+	send_sealed(f, IPC_SHUTDOWN, 5, 1, 0, 0, NULL, 0);
 }
 
 static uint8_t junk[8192];
 
 static void v_oversize_by_one(struct fx *f) /* channel bound 1024 */
 {
-	size_t n = craft(f->b.ch, IPC_PING, 1, 1, 0, 0, junk, 1025);
-	raw_send(f->sv[1], frame, n, NULL, 0);
+	send_sealed(f, IPC_PING, 1, 1, 0, 0, junk, 1025);
 }
 
 static void v_oversize(struct fx *f)
 {
-	size_t n = craft(f->b.ch, IPC_PING, 1, 1, 0, 0, junk, 4000);
-	raw_send(f->sv[1], frame, n, NULL, 0);
+	send_sealed(f, IPC_PING, 1, 1, 0, 0, junk, 4000);
 }
 
 static void v_over_type_bound(struct fx *f) /* PING bound 4096, channel 4 MiB */
 {
-	size_t n = craft(f->b.ch, IPC_PING, 1, 1, 0, 0, junk, 4097);
-	raw_send(f->sv[1], frame, n, NULL, 0);
+	send_sealed(f, IPC_PING, 1, 1, 0, 0, junk, 4097);
 }
 
 static void v_short(struct fx *f)
@@ -1243,42 +1243,39 @@ static void v_len_mismatch(struct fx *f)
 
 static void v_reserved(struct fx *f)
 {
-	size_t n = craft(f->b.ch, IPC_RUNTIME_STATUS, 1, 1, 0, 7, NULL, 0);
-	raw_send(f->sv[1], frame, n, NULL, 0);
+	send_sealed(f, IPC_RUNTIME_STATUS, 1, 1, 0, 7, NULL, 0);
 }
 
 static void v_unknown_flag(struct fx *f)
 {
-	size_t n = craft(f->b.ch, IPC_RUNTIME_STATUS, 1, 1, 0x10, 0, NULL, 0);
-	raw_send(f->sv[1], frame, n, NULL, 0);
+	send_sealed(f, IPC_RUNTIME_STATUS, 1, 1, 0x10, 0, NULL, 0);
 }
 
 static void v_flag_without_fd(struct fx *f)
 {
-	size_t n = craft(f->b.ch, IPC_CHAN_OPEN, 0, 1, IPC_F_FD, 0, NULL, 0);
-	raw_send(f->sv[1], frame, n, NULL, 0);
+	send_sealed(f, IPC_CHAN_OPEN, 0, 1, IPC_F_FD, 0, NULL, 0);
 }
 
-static void v_fd_without_flag(struct fx *f) /* fd on a PING */
+/* A PING with a socket, announced by flags or not: PING takes no fd. */
+static void send_ping_with_fd(struct fx *f, uint32_t flags)
 {
 	int s[2];
-	size_t n = craft(f->b.ch, IPC_PING, 1, 1, 0, 0, NULL, 0);
+	size_t n = craft(f->b.ch, IPC_PING, 1, 1, flags, 0, NULL, 0);
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s), 0);
 	raw_send(f->sv[1], frame, n, s, 1);
 	close(s[0]);
 	close(s[1]);
+}
+
+static void v_fd_without_flag(struct fx *f)
+{
+	send_ping_with_fd(f, 0);
 }
 
 static void v_fd_on_fdless_type(struct fx *f)
 {
-	int s[2];
-	size_t n = craft(f->b.ch, IPC_PING, 1, 1, IPC_F_FD, 0, NULL, 0);
-
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s), 0);
-	raw_send(f->sv[1], frame, n, s, 1);
-	close(s[0]);
-	close(s[1]);
+	send_ping_with_fd(f, IPC_F_FD);
 }
 
 static void send_chan_open_fds(struct fx *f, int nfds, bool sockets)
@@ -1323,25 +1320,27 @@ static void v_wrong_kind(struct fx *f)
 	close(pp[1]);
 }
 
-static void v_never_issued(struct fx *f)
+static void send_condition(struct fx *f, uint64_t reqid)
 {
 	Cipc__Condition c = CIPC__CONDITION__INIT;
-	size_t n = craft_pb(f->b.ch, IPC_CONDITION, 5, 1, 0, &c.base);
-	raw_send(f->sv[1], frame, n, NULL, 0);
+
+	raw_send(f->sv[1], frame, craft_pb(f->b.ch, IPC_CONDITION, reqid, 1, 0, &c.base), NULL, 0);
+}
+
+static void v_never_issued(struct fx *f)
+{
+	send_condition(f, 5);
 }
 
 static void v_answer_id_zero(struct fx *f)
 {
-	size_t n = craft(f->b.ch, IPC_ERROR, 0, 1, 0, 0, NULL, 0);
-	raw_send(f->sv[1], frame, n, NULL, 0);
+	send_sealed(f, IPC_ERROR, 0, 1, 0, 0, NULL, 0);
 }
 
 /* The fixture's pending PING (request 1) answered with a CONDITION. */
 static void v_wrong_answer_type(struct fx *f)
 {
-	Cipc__Condition c = CIPC__CONDITION__INIT;
-	size_t n = craft_pb(f->b.ch, IPC_CONDITION, 1, 1, 0, &c.base);
-	raw_send(f->sv[1], frame, n, NULL, 0);
+	send_condition(f, 1);
 }
 
 static void v_garbage_payload(struct fx *f)
