@@ -104,7 +104,12 @@ $(foreach d,$(DAEMONS),$(eval $(call daemon_rule,$(d))))
 # daemon object except its main.c).
 DAEMON_LIB_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(filter-out %/main.c,$(wildcard $(addsuffix /*.c,$(DAEMONS)))))
 
-$(B)/tests/test_%: tests/unit/test_%.c $(DAEMON_LIB_OBJ) $(B)/libcrisp.a
+# Through an archive, so a test links only the daemon objects it uses.
+$(B)/libdaemons.a: $(DAEMON_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/tests/test_%: tests/unit/test_%.c $(B)/libdaemons.a $(B)/libcrisp.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBS) -lcmocka
 
@@ -143,7 +148,7 @@ fuzz: deps-test
 		OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -DCRISP_FUZZING=1" \
 		HARDEN="-fPIE" HARDEN_LD="-pie" $(FUZZ_BIN)
 
-$(FB)/fuzz_%: tests/fuzz/fuzz_%.c $(DAEMON_LIB_OBJ) $(B)/libcrisp.a
+$(FB)/fuzz_%: tests/fuzz/fuzz_%.c $(B)/libdaemons.a $(B)/libcrisp.a
 	$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBS)
 
 fuzz-run: fuzz

@@ -564,6 +564,7 @@ static int apply_landlock(struct sb *b)
 static char sb_dbg_names[SB_NR_NAMES][SB_NAME_LEN];
 static char sb_dbg_role[32];
 static uint32_t sb_dbg_arch;
+static pid_t sb_dbg_pid;
 
 static size_t dbg_puts(char *buf, size_t n, size_t cap, const char *s)
 {
@@ -594,9 +595,13 @@ static void sb_sigsys(int sig, siginfo_t *si, void *uc)
 
 	(void)sig;
 	(void)uc;
-	n = dbg_puts(buf, n, cap, "sandbox: ");
+	/* A log line as log.h writes them (crispd relays it as such); the
+	 * pid is the one at sandbox time (a forked child reports its parent's). */
+	n = dbg_puts(buf, n, cap, "error ");
 	n = dbg_puts(buf, n, cap, sb_dbg_role);
-	n = dbg_puts(buf, n, cap, ": forbidden syscall ");
+	n = dbg_puts(buf, n, cap, "[");
+	n = dbg_putu(buf, n, cap, (unsigned long)sb_dbg_pid, 10);
+	n = dbg_puts(buf, n, cap, "]: sandbox: forbidden syscall ");
 	if (si->si_arch != sb_dbg_arch) {
 		n = dbg_puts(buf, n, cap, "of foreign arch 0x");
 		n = dbg_putu(buf, n, cap, si->si_arch, 16);
@@ -621,6 +626,7 @@ static int prepare_debug(struct sb *b)
 
 	crisp_strlcpy(sb_dbg_role, b->role, sizeof sb_dbg_role);
 	sb_dbg_arch = seccomp_arch_native();
+	sb_dbg_pid = getpid();
 	for (int nr = 0; nr < SB_NR_NAMES; nr++) {
 		char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
 
@@ -782,7 +788,8 @@ int sandbox_apply(const struct sandbox_spec *s, crisp_err_t *err)
 	    apply_landlock(&b) < 0)
 		goto out;
 #ifdef CRISP_SANITIZED
-	sb_sandboxed = 1;
+	if (s->seccomp_mode != SANDBOX_SECCOMP_NONE || s->landlock || s->chroot_dir != NULL)
+		sb_sandboxed = 1;
 #endif
 	if (apply_seccomp(&b) < 0)
 		goto out;

@@ -181,8 +181,9 @@ struct sandbox_spec {
 	size_t nsyscalls;
 
 	/* Forbidden syscalls trap instead of killing: a SIGSYS handler writes
-	 * "sandbox: <role>: forbidden syscall <name> (<nr>)" to stderr and
-	 * _exits with SANDBOX_DEBUG_EXIT. */
+	 * "error <role>[<pid>]: sandbox: forbidden syscall <name> (<nr>)" to
+	 * stderr and _exits with SANDBOX_DEBUG_EXIT.  The filter also logs to
+	 * the audit log, which names calls in exec'd children too. */
 	bool debug;
 };
 

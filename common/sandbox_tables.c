@@ -9,17 +9,17 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/capability.h>
-#include <linux/futex.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sched.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/capability.h>
+#include <linux/futex.h>
 #include <linux/netlink.h>
 
 #include "common/sandbox.h"

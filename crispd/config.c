@@ -480,7 +480,8 @@ static int load_dropins(struct crisp_config *cfg, const char *dir, crisp_err_t *
 		names[n++] = xstrdup(e->d_name);
 	}
 	closedir(d);
-	qsort(names, n, sizeof *names, cmp_names);
+	if (n > 1)
+		qsort(names, n, sizeof *names, cmp_names);
 	for (size_t i = 0; i < n && r == 0; i++) {
 		char path[PATH_MAX];
 		if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, names[i]) >= sizeof path)

@@ -140,7 +140,8 @@ int cni_conf_find(const char *dir, const char *want_name, struct cni_net *net, c
 		if (n >= 1024)
 			break;
 	}
-	qsort(names, n, sizeof *names, cmp_names);
+	if (n > 1)
+		qsort(names, n, sizeof *names, cmp_names);
 	for (size_t i = 0; i < n && found < 0; i++) {
 		char *text = NULL;
 		size_t len = 0;

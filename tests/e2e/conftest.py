@@ -102,6 +102,13 @@ cni_config_dir = {self.cni_dir}
         os.rename(self.conf + ".tmp", self.conf)
 
     def start(self, timeout=10):
+        try:
+            return self._start(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, timeout):
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
         env.update(SAN_ENV)
         self.log = open(self.log_path, "ab")
@@ -109,6 +116,7 @@ cni_config_dir = {self.cni_dir}
                                      stdout=subprocess.PIPE, stderr=self.log, env=env)
         line = self.proc.stdout.readline().decode().strip()
         assert line == f"unix://{self.sock}", f"crispd said {line!r}; log:\n{self.logtext()}"
+        self.wait_roles(timeout)
         self.wait_version(timeout)
         return self
 
@@ -157,15 +165,19 @@ cni_config_dir = {self.cni_dir}
         return children(self.proc.pid)
 
     def wait_roles(self, timeout=5.0, exclude=None):
-        """Wait until all four roles run (and none is a pid in exclude)."""
+        """Wait until all four roles run, are configured and connected
+        (crispd logged "<role> up (pid N)" for the running pid), and none
+        is a pid in exclude.  Returns {binary name: pid}."""
         exclude = exclude or {}
         t0 = time.monotonic()
         while time.monotonic() - t0 < timeout:
             r = self.roles()
-            if all(n in r and r[n] != exclude.get(n) for n in ROLES):
+            log = self.logtext()
+            if all(n in r and r[n] != exclude.get(n) and
+                   f"{n[len('crisp-'):]} up (pid {r[n]})" in log for n in ROLES):
                 return r
             time.sleep(0.02)
-        raise AssertionError(f"roles not all running: {self.roles()}\n{self.logtext()}")
+        raise AssertionError(f"roles not all up: {self.roles()}\n{self.logtext()}")
 
     def stop(self, timeout=10):
         if self._chan is not None:
@@ -207,6 +219,17 @@ def tmpdir_short():
         yield d
 
 
+SANITIZER_MARKS = ("runtime error:", "AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer")
+
+
+def assert_no_sanitizer_report(c):
+    """A sanitizer report in any crisp process fails the test that caused
+    it, even when crispd's restart hid the crash from the test itself."""
+    log = c.logtext()
+    for mark in SANITIZER_MARKS:
+        assert mark not in log, f"sanitizer report in crisp's log:\n{log[-8000:]}"
+
+
 @pytest.fixture
 def crisp(tmpdir_short):
     c = Crisp(tmpdir_short)
@@ -215,6 +238,7 @@ def crisp(tmpdir_short):
     c.start()
     yield c
     c.stop()
+    assert_no_sanitizer_report(c)
 
 
 @pytest.fixture
@@ -228,3 +252,5 @@ def crisp_factory(tmpdir_short):
     yield make
     for c in made:
         c.stop()
+    for c in made:
+        assert_no_sanitizer_report(c)

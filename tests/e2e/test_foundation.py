@@ -41,7 +41,7 @@ def test_status_network_not_ready_without_config(crisp, cri):
     st = crisp.runtime().Status(pb.StatusRequest(), timeout=5)
     conds = {c.type: c for c in st.status.conditions}
     assert not conds["NetworkReady"].status
-    assert conds["NetworkReady"].reason == "NetworkPluginNotReady"
+    assert conds["NetworkReady"].reason == "NetworkPluginNotReady", conds["NetworkReady"].message
     assert crisp.cni_dir in conds["NetworkReady"].message
     # A broken file is named in the message; a fixed one is picked up live.
     with open(os.path.join(crisp.cni_dir, "20-bad.conflist"), "w") as f:
