@@ -32,6 +32,23 @@ static bool accept_check(const struct ucred *cred, void *arg)
 	return false;
 }
 
+/* The transport's limits are fixed when it starts: a reload that changes
+ * them is refused (the whole reload aborts) rather than silently ignored. */
+static int config_check(struct role_ctx *r, const Cipc__Config *c, crisp_err_t *err)
+{
+	const Cipc__Config *cur = r->config;
+
+	if (cur == NULL)
+		return 0;
+	if (c->max_connections != cur->max_connections || c->max_streams != cur->max_streams ||
+	    c->max_recv_msg_size != cur->max_recv_msg_size ||
+	    c->max_header_list_size != cur->max_header_list_size)
+		return crisp_error(err, CRISP_FAILED_PRECONDITION, 0,
+				   "frontd limits (max_connections, max_streams, max_recv_msg_size, "
+				   "max_header_list_size) change only with a restart of crisp");
+	return 0;
+}
+
 static void config_apply(struct role_ctx *r, const Cipc__Config *c)
 {
 	struct frontd *f = r->arg;
@@ -67,6 +84,7 @@ static const struct ipc_handler handlers[] = {
 };
 
 static const struct role_ops ops = {
+	.config_check = config_check,
 	.config_apply = config_apply,
 	.stop = stop,
 };

@@ -238,11 +238,30 @@ def test_sighup_reload_is_a_transaction(crisp, cri):
         f.write("[frontd]\nmax_streams = -1\n")
     crisp.proc.send_signal(signal.SIGHUP)
     wait_log(crisp, "configuration 2 stays")
-    # A change that needs a restart is refused as a whole.
+    # An unknown key: refused before any role is asked.
     crisp.write_conf(log_level="debug")
     with open(crisp.conf, "a") as f:
         f.write(f"[crisp]\nruntime_dummy = 1\n")
     crisp.proc.send_signal(signal.SIGHUP)
     wait_log(crisp, "crisp.runtime_dummy: unknown key")
+    # crispd's own vote: the socket path cannot change live.
+    crisp.write_conf(log_level="debug")
+    with open(crisp.conf, "a") as f:
+        f.write(f"[crisp]\nlisten = {crisp.tmp}/other.sock\n")
+    crisp.proc.send_signal(signal.SIGHUP)
+    wait_log(crisp, "need a restart; configuration 2 stays")
+    # A role's vote: frontd refuses new transport limits, so nobody
+    # commits -- netd keeps its CNI directory too.
+    crisp.write_conf(log_level="debug", extra="[frontd]\nmax_streams = 7\n")
+    with open(crisp.conf, "a") as f:
+        f.write(f"[netd]\ncni_config_dir = {crisp.tmp}/elsewhere\n")
+    crisp.proc.send_signal(signal.SIGHUP)
+    wait_log(crisp, "reload refused, configuration 2 stays: frontd: frontd limits")
+    st = crisp.runtime().Status(pb.StatusRequest(), timeout=5)
+    assert {c.type: c.status for c in st.status.conditions}["NetworkReady"]
+    # And a good one after all that commits as generation 3.
+    crisp.write_conf(log_level="info")
+    crisp.proc.send_signal(signal.SIGHUP)
+    wait_log(crisp, "configuration 3 committed")
     crisp.runtime().Version(pb.VersionRequest(), timeout=5)
     assert crisp.proc.poll() is None
