@@ -650,6 +650,12 @@ struct grpc_server *grpc_server_new(struct loop *l, int listen_fd, const struct 
 	nghttp2_session_callbacks_set_on_frame_send_callback(s->cbs, h2_on_frame_send);
 	nghttp2_session_callbacks_set_on_stream_close_callback(s->cbs, h2_on_stream_close);
 
+	/* crisp checks the HTTP/2 request rules itself (h2_check_header in
+	 * grpc_call.c): nghttp2's own checks reject an :authority holding a
+	 * unix socket path, which is what grpc-go clients of kubelet's and
+	 * crictl's generation send ("/run/crisp/crisp.sock"), so the whole
+	 * call would fail with PROTOCOL_ERROR. */
+	nghttp2_option_set_no_http_messaging(s->opt, 1);
 	/* Closed streams are forgotten at once (no RFC 7540 priority tree). */
 	nghttp2_option_set_no_closed_streams(s->opt, 1);
 	/* A peer that makes us queue this many SETTINGS/PING ACKs without

@@ -20,6 +20,9 @@
 #include "common/util.h"
 #include "frontd/grpc_int.h"
 
+/* Pseudo-headers seen on a request (h2_stream.pseudo_seen). */
+enum { PS_METHOD = 1, PS_SCHEME = 2, PS_PATH = 4, PS_AUTHORITY = 8 };
+
 #define NV(n, v, vl)                                                                       \
 	{                                                                                  \
 		(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, (vl), NGHTTP2_NV_FLAG_NONE \
@@ -476,7 +479,13 @@ static void stream_headers_done(struct h2_stream *st)
 	if (st->answered)
 		return;
 	st->headers_done = true;
-	if (st->hdr_too_big) {
+	if (st->hdr_malformed ||
+	    (st->pseudo_seen & (PS_METHOD | PS_SCHEME | PS_PATH)) != (PS_METHOD | PS_SCHEME | PS_PATH)) {
+		log_debug("grpc: conn %llu stream %d: malformed request headers",
+			  (unsigned long long)c->id, (int)st->id);
+		st->answered = true;
+		stream_reset(st, NGHTTP2_PROTOCOL_ERROR);
+	} else if (st->hdr_too_big) {
 		stream_fail(st, CRISP_RESOURCE_EXHAUSTED, "grpc: request header list too large");
 	} else if (!st->ct_ok) {
 		stream_reject(st, "415", CRISP_INTERNAL, "invalid gRPC request content-type");
@@ -662,6 +671,72 @@ int h2_on_begin_headers(nghttp2_session *sess, const nghttp2_frame *f, void *ud)
 	return 0;
 }
 
+/*
+ * RFC 9113 section 8 request rules, which nghttp2 would enforce with HTTP
+ * messaging on (it is off, see grpc.c): names are lower-case tokens;
+ * pseudo-headers are :method, :scheme, :path and :authority, each at most
+ * once, all before any regular field; no connection-specific fields; "te"
+ * only "trailers"; values without NUL, CR or LF.  :authority may be any
+ * visible ASCII (grpc-go puts the socket path there).  A request that breaks
+ * a rule is reset with PROTOCOL_ERROR once its headers are complete.
+ */
+static bool tchar(uint8_t ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || strchr("!#$%&'*+-.^_`|~", ch) != NULL;
+}
+
+static bool h2_check_header(struct h2_stream *st, const uint8_t *name, size_t namelen,
+			    const uint8_t *value, size_t valuelen)
+{
+	static const char *const conn_specific[] = { "connection", "keep-alive", "proxy-connection",
+						     "transfer-encoding", "upgrade" };
+
+	if (namelen == 0)
+		return false;
+	for (size_t i = 0; i < valuelen; i++)
+		if (value[i] == '\0' || value[i] == '\r' || value[i] == '\n')
+			return false;
+	if (name[0] == ':') {
+		uint8_t bit;
+
+		if (st->regular_seen)
+			return false;
+		if (hdr_is(name, namelen, ":method"))
+			bit = PS_METHOD;
+		else if (hdr_is(name, namelen, ":scheme"))
+			bit = PS_SCHEME;
+		else if (hdr_is(name, namelen, ":path"))
+			bit = PS_PATH;
+		else if (hdr_is(name, namelen, ":authority"))
+			bit = PS_AUTHORITY;
+		else
+			return false;
+		if (st->pseudo_seen & bit)
+			return false;
+		st->pseudo_seen |= bit;
+		if (bit == PS_SCHEME)
+			return (valuelen == 4 && !memcmp(value, "http", 4)) ||
+			       (valuelen == 5 && !memcmp(value, "https", 5));
+		if (bit == PS_PATH)
+			return valuelen > 0 && value[0] == '/';
+		if (bit == PS_AUTHORITY)
+			for (size_t i = 0; i < valuelen; i++)
+				if (value[i] < 0x21 || value[i] > 0x7e)
+					return false;
+		return true;
+	}
+	st->regular_seen = true;
+	for (size_t i = 0; i < namelen; i++)
+		if (!tchar(name[i]))
+			return false;
+	for (size_t i = 0; i < ARRAY_SIZE(conn_specific); i++)
+		if (hdr_is(name, namelen, conn_specific[i]))
+			return false;
+	if (hdr_is(name, namelen, "te") && !(valuelen == 8 && !memcmp(value, "trailers", 8)))
+		return false;
+	return true;
+}
+
 int h2_on_header(nghttp2_session *sess, const nghttp2_frame *f, const uint8_t *name,
 		 size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags, void *ud)
 {
@@ -683,6 +758,10 @@ int h2_on_header(nghttp2_session *sess, const nghttp2_frame *f, const uint8_t *n
 	st->hdr_bytes += (uint32_t)add;
 	if (f->headers.cat != NGHTTP2_HCAT_REQUEST)
 		return 0; /* trailers: counted, otherwise ignored */
+	if (!h2_check_header(st, name, namelen, value, valuelen)) {
+		st->hdr_malformed = true;
+		return 0;
+	}
 
 	if (hdr_is(name, namelen, ":method")) {
 		st->is_post = valuelen == 4 && memcmp(value, "POST", 4) == 0;

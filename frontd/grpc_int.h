@@ -68,6 +68,9 @@ struct h2_stream {
 	uint32_t hdr_bytes;
 	bool hdr_too_big, is_post, path_seen, ct_seen, ct_ok, enc_bad, timeout_seen,
 		timeout_bad;
+	/* HTTP/2 request rules, checked by crisp (see h2_check_header) */
+	bool hdr_malformed, regular_seen;
+	uint8_t pseudo_seen; /* bits: :method :scheme :path :authority */
 	uint64_t timeout_ms;
 	char *bad_path; /* unknown :path (cut), for the error message */
 	size_t bad_path_size;

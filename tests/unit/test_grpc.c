@@ -258,6 +258,8 @@ struct req {
 	const char *timeout;  /* grpc-timeout */
 	const char *encoding; /* grpc-encoding */
 	size_t pad_header;    /* an x-pad header of that many bytes */
+	const char *authority; /* default "localhost" */
+	const char *xname, *xvalue; /* one more header field, after the others */
 	const uint8_t *body;  /* raw (framed) body; NULL: END_STREAM on HEADERS */
 	size_t blen;
 	bool no_end;
@@ -266,7 +268,7 @@ struct req {
 static struct cstream *client_submit(struct client *cl, const struct req *r)
 {
 	struct cstream *cs = calloc(1, sizeof *cs);
-	nghttp2_nv nva[10];
+	nghttp2_nv nva[12];
 	size_t n = 0;
 	char *pad = NULL;
 	nghttp2_data_provider prd;
@@ -279,7 +281,7 @@ static struct cstream *client_submit(struct client *cl, const struct req *r)
 	cs->grpc_status = -1;
 	ADD(":method", r->method ? r->method : "POST");
 	ADD(":scheme", "http");
-	ADD(":authority", "localhost");
+	ADD(":authority", r->authority ? r->authority : "localhost");
 	ADD(":path", r->path);
 	if (r->ctype == NULL)
 		ADD("content-type", "application/grpc");
@@ -297,6 +299,9 @@ static struct cstream *client_submit(struct client *cl, const struct req *r)
 		pad[r->pad_header] = '\0';
 		ADD("x-pad", pad);
 	}
+	if (r->xname != NULL) /* sent as given: nghttp2 lower-cases copied names */
+		nva[n++] = (nghttp2_nv){ (uint8_t *)r->xname, (uint8_t *)r->xvalue, strlen(r->xname),
+					 strlen(r->xvalue), NGHTTP2_NV_FLAG_NO_COPY_NAME };
 #undef ADD
 	if (r->body != NULL) {
 		cs->body = malloc(r->blen ? r->blen : 1);
@@ -854,6 +859,58 @@ static void test_bad_bodies(void **state)
 	free(compressed);
 	free(badflag);
 	free(ok);
+	env_free(e);
+}
+
+/* crisp checks the HTTP/2 request rules itself: grpc-go (kubelet, crictl)
+ * sends the socket path as :authority, which must work; malformed requests
+ * are reset with PROTOCOL_ERROR and cost only their stream. */
+static void test_http2_request_rules(void **state)
+{
+	struct env *e = env_new(NULL);
+	struct client *cl = env_client(e);
+	size_t blen;
+	uint8_t *b = frame(0, "x", 1, &blen);
+	const struct req ok = { .path = "/test.Echo/Echo", .authority = "/run/crisp/crisp.sock", .body = b, .blen = blen };
+	const struct req bad[] = {
+		{ .path = "/test.Echo/Echo", .xname = "connection", .xvalue = "close", .body = b, .blen = blen },
+		{ .path = "/test.Echo/Echo", .xname = "transfer-encoding", .xvalue = "chunked", .body = b, .blen = blen },
+		{ .path = "/test.Echo/Echo", .xname = "X-Upper", .xvalue = "1", .body = b, .blen = blen },
+		{ .path = "/test.Echo/Echo", .xname = "te", .xvalue = "gzip", .body = b, .blen = blen },
+		{ .path = "/test.Echo/Echo", .xname = ":path", .xvalue = "/test.Echo/Echo", .body = b, .blen = blen },
+		{ .path = "/test.Echo/Echo", .xname = ":protocol", .xvalue = "websocket", .body = b, .blen = blen },
+		{ .path = "/test.Echo/Echo", .xname = "x-nl", .xvalue = "a\nb", .body = b, .blen = blen },
+		{ .path = "/test.Echo/Echo", .authority = "bad authority", .body = b, .blen = blen },
+		{ .path = "test.Echo/Echo", .body = b, .blen = blen },
+	};
+	struct cstream *sok, *sbad[ARRAY_SIZE(bad)];
+	bool done;
+
+	(void)state;
+	sok = client_submit(cl, &ok);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		sbad[i] = client_submit(cl, &bad[i]);
+	free(b);
+	for (int spins = 0; spins < 5000; spins++) {
+		done = sok->closed;
+		for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+			done = done && sbad[i]->closed;
+		if (done)
+			break;
+		pump(e);
+	}
+	assert_true(done);
+	assert_int_equal(sok->grpc_status, 0);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		if (sbad[i]->close_err != NGHTTP2_PROTOCOL_ERROR)
+			fail_msg("request %zu: closed with %u, want PROTOCOL_ERROR", i, sbad[i]->close_err);
+		assert_int_equal(sbad[i]->grpc_status, -1);
+	}
+	assert_int_equal(e->handled, 1);
+	/* the connection survived all of it */
+	sok = client_call(cl, "/test.Echo/Echo", "ok", 2);
+	assert_true(PUMP_UNTIL(e, sok->closed, 5000));
+	assert_int_equal(sok->grpc_status, 0);
 	env_free(e);
 }
 
@@ -1570,6 +1627,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_method),
 		cmocka_unit_test(test_bad_headers),
 		cmocka_unit_test(test_bad_bodies),
+		cmocka_unit_test(test_http2_request_rules),
 		cmocka_unit_test(test_big_messages),
 		cmocka_unit_test(test_send_too_big),
 		cmocka_unit_test(test_deadline),
