@@ -189,6 +189,101 @@ out:
 	protobuf_c_message_free_unpacked(&rq->base, NULL);
 }
 
+/* ---- forwarding a request to the role that owns the answer ---- */
+
+typedef void (*fwd_reply_fn)(struct grpc_call *call, const ProtobufCMessage *answer);
+
+struct fwd_op {
+	struct grpc_call *call;
+	fwd_reply_fn reply;
+};
+
+static void fwd_answer(struct ipc_chan *ch, struct ipc_msg *ans, const crisp_err_t *e, void *arg)
+{
+	struct fwd_op *op = arg;
+
+	(void)ch;
+	if (e != NULL)
+		grpc_call_finish(op->call, e->code ? e->code : CRISP_INTERNAL, e->msg);
+	else
+		op->reply(op->call, ans->pb);
+	grpc_call_unref(op->call);
+	free(op);
+}
+
+/* Send req to who; answer the call from its answer (through reply) or its
+ * error.  A role that is down (restarting) is UNAVAILABLE at once: frontd
+ * fails fast rather than hang. */
+static void forward(struct frontd *f, struct grpc_call *call, enum crisp_role who, uint32_t type,
+		    const ProtobufCMessage *req, fwd_reply_fn reply)
+{
+	struct ipc_chan *ch = role_peer(&f->role, who);
+	crisp_err_t err = CRISP_ERR_INIT;
+	uint64_t timeout = f->role.config ? f->role.config->request_timeout_ms : 60000;
+	uint64_t dl = grpc_call_deadline_ms(call), now = crisp_now_ms();
+	struct fwd_op *op;
+
+	if (ch == NULL) {
+		char msg[96];
+		snprintf(msg, sizeof msg, "%s is not running (restarting); try again", crisp_role_name(who));
+		grpc_call_finish(call, CRISP_UNAVAILABLE, msg);
+		return;
+	}
+	if (dl != 0) {
+		if (dl <= now) {
+			grpc_call_finish(call, CRISP_DEADLINE_EXCEEDED, "deadline exceeded");
+			return;
+		}
+		if (dl - now < timeout)
+			timeout = dl - now;
+	}
+	op = malloc(sizeof *op);
+	if (op == NULL) {
+		grpc_call_finish(call, CRISP_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	op->call = grpc_call_ref(call);
+	op->reply = reply;
+	if (ipc_request(ch, type, req, -1, (uint32_t)timeout, fwd_answer, op, NULL, &err) < 0) {
+		grpc_call_finish(call, err.code ? err.code : CRISP_INTERNAL, err.msg);
+		grpc_call_unref(op->call);
+		free(op);
+	}
+}
+
+/* ---- ImageFsInfo: imaged measures its store ---- */
+
+static void image_fs_info_reply(struct grpc_call *call, const ProtobufCMessage *answer)
+{
+	const Cipc__FsUsage *u = (const Cipc__FsUsage *)answer;
+	Runtime__V1__ImageFsInfoResponse rs = RUNTIME__V1__IMAGE_FS_INFO_RESPONSE__INIT;
+	Runtime__V1__FilesystemUsage fu = RUNTIME__V1__FILESYSTEM_USAGE__INIT, *pfu = &fu;
+	Runtime__V1__FilesystemIdentifier id = RUNTIME__V1__FILESYSTEM_IDENTIFIER__INIT;
+	Runtime__V1__UInt64Value used = RUNTIME__V1__UINT64_VALUE__INIT, inodes = RUNTIME__V1__UINT64_VALUE__INIT;
+
+	id.mountpoint = u->mountpoint;
+	used.value = u->used_bytes;
+	inodes.value = u->inodes_used;
+	fu.timestamp = u->timestamp_ns;
+	fu.fs_id = &id;
+	fu.used_bytes = &used;
+	fu.inodes_used = &inodes;
+	rs.n_image_filesystems = 1;
+	rs.image_filesystems = &pfu;
+	reply_pb(call, &rs.base);
+}
+
+static void cri_image_fs_info(struct grpc_call *call, const uint8_t *req, size_t len, void *arg)
+{
+	ProtobufCMessage *rq = decode(call, &runtime__v1__image_fs_info_request__descriptor, req, len);
+	Cipc__Empty e = CIPC__EMPTY__INIT;
+
+	if (rq == NULL)
+		return;
+	forward(arg, call, ROLE_IMAGED, IPC_IMAGE_FS_INFO, &e.base, image_fs_info_reply);
+	protobuf_c_message_free_unpacked(rq, NULL);
+}
+
 /* ---- everything whose backend is not built yet ---- */
 
 static void unimplemented(struct grpc_call *call, const char *method, const char *owner)
@@ -239,7 +334,6 @@ UNIMPL(cri_list_images, "ListImages", "imaged")
 UNIMPL(cri_image_status, "ImageStatus", "imaged")
 UNIMPL(cri_pull_image, "PullImage", "imaged")
 UNIMPL(cri_remove_image, "RemoveImage", "imaged")
-UNIMPL(cri_image_fs_info, "ImageFsInfo", "imaged")
 
 #define RS "/runtime.v1.RuntimeService/"
 #define IS "/runtime.v1.ImageService/"
