@@ -543,7 +543,11 @@ static void stream_request_end(struct h2_stream *st)
 	st->req_ended = true;
 	if (st->answered || !st->headers_done)
 		return;
-	if (st->hdr_too_big)
+	if (st->hdr_malformed) {
+		/* malformed trailers (RFC 9113 8.1): the request is malformed */
+		st->answered = true;
+		stream_reset(st, NGHTTP2_PROTOCOL_ERROR);
+	} else if (st->hdr_too_big)
 		stream_fail(st, CRISP_RESOURCE_EXHAUSTED, "grpc: request header list too large");
 	else if (!st->msg_done && st->pfx_have > 0)
 		stream_fail(st, CRISP_INTERNAL, "grpc: truncated message");
@@ -756,8 +760,14 @@ int h2_on_header(nghttp2_session *sess, const nghttp2_frame *f, const uint8_t *n
 		return 0;
 	}
 	st->hdr_bytes += (uint32_t)add;
-	if (f->headers.cat != NGHTTP2_HCAT_REQUEST)
-		return 0; /* trailers: counted, otherwise ignored */
+	if (f->headers.cat != NGHTTP2_HCAT_REQUEST) {
+		/* trailers: counted, checked (no pseudo-headers, the same name
+		 * and value rules), otherwise ignored */
+		st->regular_seen = true;
+		if ((namelen > 0 && name[0] == ':') || !h2_check_header(st, name, namelen, value, valuelen))
+			st->hdr_malformed = true;
+		return 0;
+	}
 	if (!h2_check_header(st, name, namelen, value, valuelen)) {
 		st->hdr_malformed = true;
 		return 0;
@@ -816,6 +826,8 @@ int h2_on_frame_recv(nghttp2_session *sess, const nghttp2_frame *f, void *ud)
 			break;
 		if (f->headers.cat == NGHTTP2_HCAT_REQUEST)
 			stream_headers_done(st);
+		else if (!(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
+			st->hdr_malformed = true; /* a second header block must end the request */
 		if (f->hd.flags & NGHTTP2_FLAG_END_STREAM)
 			stream_request_end(st);
 		break;
