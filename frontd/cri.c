@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "frontd/cri.h"
+#include "frontd/validate.h"
 #include "proto/cri.pb-c.h"
 
 #define STATUS_TIMEOUT_MS 10000
@@ -33,13 +34,11 @@ static void reply_pb(struct grpc_call *call, const ProtobufCMessage *pb)
 static ProtobufCMessage *decode(struct grpc_call *call, const ProtobufCMessageDescriptor *d,
 				const uint8_t *req, size_t len)
 {
-	ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, len, req);
+	crisp_err_t err = CRISP_ERR_INIT;
+	ProtobufCMessage *m = cri_decode_request(d, req, len, &err);
 
-	if (m == NULL) {
-		char msg[160];
-		snprintf(msg, sizeof msg, "malformed %s message", d->short_name);
-		grpc_call_finish(call, CRISP_INVALID_ARGUMENT, msg);
-	}
+	if (m == NULL)
+		grpc_call_finish(call, err.code ? err.code : CRISP_INVALID_ARGUMENT, err.msg);
 	return m;
 }
 
@@ -286,54 +285,59 @@ static void cri_image_fs_info(struct grpc_call *call, const uint8_t *req, size_t
 
 /* ---- everything whose backend is not built yet ---- */
 
-static void unimplemented(struct grpc_call *call, const char *method, const char *owner)
+/* The request is still decoded and validated: a malformed one is
+ * INVALID_ARGUMENT whether or not its backend exists. */
+static void unimplemented(struct grpc_call *call, const char *method, const char *owner,
+			  const ProtobufCMessageDescriptor *d, const uint8_t *req, size_t len)
 {
+	ProtobufCMessage *rq = decode(call, d, req, len);
 	char msg[256];
 
+	if (rq == NULL)
+		return;
+	protobuf_c_message_free_unpacked(rq, NULL);
 	snprintf(msg, sizeof msg, "crisp does not implement %s yet (its owner, %s, has no backend for it)",
 		 method, owner);
 	grpc_call_finish(call, CRISP_UNIMPLEMENTED, msg);
 }
 
-#define UNIMPL(fn, method, owner)                                                            \
+#define UNIMPL(fn, method, owner, desc)                                                      \
 	static void fn(struct grpc_call *call, const uint8_t *req, size_t len, void *arg)    \
 	{                                                                                    \
-		(void)req;                                                                   \
-		(void)len;                                                                   \
 		(void)arg;                                                                   \
-		unimplemented(call, method, owner);                                          \
+		unimplemented(call, method, owner, &runtime__v1__##desc##__descriptor, req, len); \
 	}
 
-UNIMPL(cri_run_pod_sandbox, "RunPodSandbox", "execd")
-UNIMPL(cri_stop_pod_sandbox, "StopPodSandbox", "execd")
-UNIMPL(cri_remove_pod_sandbox, "RemovePodSandbox", "execd")
-UNIMPL(cri_pod_sandbox_status, "PodSandboxStatus", "execd")
-UNIMPL(cri_list_pod_sandbox, "ListPodSandbox", "execd")
-UNIMPL(cri_create_container, "CreateContainer", "execd")
-UNIMPL(cri_start_container, "StartContainer", "execd")
-UNIMPL(cri_stop_container, "StopContainer", "execd")
-UNIMPL(cri_remove_container, "RemoveContainer", "execd")
-UNIMPL(cri_list_containers, "ListContainers", "execd")
-UNIMPL(cri_container_status, "ContainerStatus", "execd")
-UNIMPL(cri_update_container_resources, "UpdateContainerResources", "execd")
-UNIMPL(cri_reopen_container_log, "ReopenContainerLog", "execd")
-UNIMPL(cri_exec_sync, "ExecSync", "execd")
-UNIMPL(cri_exec, "Exec", "execd")
-UNIMPL(cri_attach, "Attach", "execd")
-UNIMPL(cri_port_forward, "PortForward", "netd")
-UNIMPL(cri_container_stats, "ContainerStats", "execd")
-UNIMPL(cri_list_container_stats, "ListContainerStats", "execd")
-UNIMPL(cri_pod_sandbox_stats, "PodSandboxStats", "execd")
-UNIMPL(cri_list_pod_sandbox_stats, "ListPodSandboxStats", "execd")
-UNIMPL(cri_update_runtime_config, "UpdateRuntimeConfig", "netd")
-UNIMPL(cri_checkpoint_container, "CheckpointContainer", "execd")
-UNIMPL(cri_get_container_events, "GetContainerEvents", "execd")
-UNIMPL(cri_list_metric_descriptors, "ListMetricDescriptors", "execd")
-UNIMPL(cri_list_pod_sandbox_metrics, "ListPodSandboxMetrics", "execd")
-UNIMPL(cri_list_images, "ListImages", "imaged")
-UNIMPL(cri_image_status, "ImageStatus", "imaged")
-UNIMPL(cri_pull_image, "PullImage", "imaged")
-UNIMPL(cri_remove_image, "RemoveImage", "imaged")
+UNIMPL(cri_run_pod_sandbox, "RunPodSandbox", "execd", run_pod_sandbox_request)
+UNIMPL(cri_stop_pod_sandbox, "StopPodSandbox", "execd", stop_pod_sandbox_request)
+UNIMPL(cri_remove_pod_sandbox, "RemovePodSandbox", "execd", remove_pod_sandbox_request)
+UNIMPL(cri_pod_sandbox_status, "PodSandboxStatus", "execd", pod_sandbox_status_request)
+UNIMPL(cri_list_pod_sandbox, "ListPodSandbox", "execd", list_pod_sandbox_request)
+UNIMPL(cri_create_container, "CreateContainer", "execd", create_container_request)
+UNIMPL(cri_start_container, "StartContainer", "execd", start_container_request)
+UNIMPL(cri_stop_container, "StopContainer", "execd", stop_container_request)
+UNIMPL(cri_remove_container, "RemoveContainer", "execd", remove_container_request)
+UNIMPL(cri_list_containers, "ListContainers", "execd", list_containers_request)
+UNIMPL(cri_container_status, "ContainerStatus", "execd", container_status_request)
+UNIMPL(cri_update_container_resources, "UpdateContainerResources", "execd", update_container_resources_request)
+UNIMPL(cri_reopen_container_log, "ReopenContainerLog", "execd", reopen_container_log_request)
+UNIMPL(cri_exec_sync, "ExecSync", "execd", exec_sync_request)
+UNIMPL(cri_exec, "Exec", "execd", exec_request)
+UNIMPL(cri_attach, "Attach", "execd", attach_request)
+UNIMPL(cri_port_forward, "PortForward", "netd", port_forward_request)
+UNIMPL(cri_container_stats, "ContainerStats", "execd", container_stats_request)
+UNIMPL(cri_list_container_stats, "ListContainerStats", "execd", list_container_stats_request)
+UNIMPL(cri_pod_sandbox_stats, "PodSandboxStats", "execd", pod_sandbox_stats_request)
+UNIMPL(cri_list_pod_sandbox_stats, "ListPodSandboxStats", "execd", list_pod_sandbox_stats_request)
+UNIMPL(cri_update_runtime_config, "UpdateRuntimeConfig", "netd", update_runtime_config_request)
+UNIMPL(cri_checkpoint_container, "CheckpointContainer", "execd", checkpoint_container_request)
+UNIMPL(cri_get_container_events, "GetContainerEvents", "execd", get_events_request)
+UNIMPL(cri_list_metric_descriptors, "ListMetricDescriptors", "execd", list_metric_descriptors_request)
+UNIMPL(cri_list_pod_sandbox_metrics, "ListPodSandboxMetrics", "execd", list_pod_sandbox_metrics_request)
+UNIMPL(cri_list_images, "ListImages", "imaged", list_images_request)
+UNIMPL(cri_image_status, "ImageStatus", "imaged", image_status_request)
+UNIMPL(cri_pull_image, "PullImage", "imaged", pull_image_request)
+UNIMPL(cri_remove_image, "RemoveImage", "imaged", remove_image_request)
 
 #define RS "/runtime.v1.RuntimeService/"
 #define IS "/runtime.v1.ImageService/"
