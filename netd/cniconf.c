@@ -174,3 +174,77 @@ int cni_conf_find(const char *dir, const char *want_name, struct cni_net *net, c
 	return crisp_error(err, CRISP_NOT_FOUND, 0, "no valid CNI network configuration in %s%s%s", dir,
 			   last_err[0] ? "; last error: " : "", last_err);
 }
+
+void cni_list_free(struct cni_list *l)
+{
+	if (l == NULL)
+		return;
+	json_decref(l->root);
+	json_decref(l->plugins);
+	l->root = l->plugins = NULL;
+}
+
+int cni_list_from_json(json_t *root, int is_list, struct cni_list *l, crisp_err_t *err)
+{
+	char *text;
+	int r;
+
+	memset(l, 0, sizeof *l);
+	text = json_dumps(root, JSON_COMPACT);
+	if (text == NULL)
+		return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "network configuration cannot be serialised");
+	r = cni_list_parse(text, strlen(text), is_list, l, err);
+	free(text);
+	return r;
+}
+
+int cni_list_parse(const char *text, size_t len, int is_list, struct cni_list *l, crisp_err_t *err)
+{
+	struct cni_net net;
+	json_error_t je;
+	json_t *dc;
+
+	memset(l, 0, sizeof *l);
+	memset(&net, 0, sizeof net);
+	if (cni_conf_parse(text, len, is_list, &net, err) < 0)
+		return -1;
+	l->root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	if (l->root == NULL)
+		return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "line %d: %s", je.line, je.text);
+	if (is_list) {
+		l->plugins = json_incref(json_object_get(l->root, "plugins"));
+		dc = json_object_get(l->root, "disableCheck");
+		if (dc != NULL && !json_is_boolean(dc)) {
+			cni_list_free(l);
+			return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "\"disableCheck\" must be a boolean");
+		}
+		l->disable_check = json_is_true(dc);
+	} else {
+		l->plugins = json_array();
+		if (l->plugins == NULL || json_array_append(l->plugins, l->root) < 0) {
+			cni_list_free(l);
+			return crisp_error(err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+		}
+	}
+	crisp_strlcpy(l->name, net.name, sizeof l->name);
+	crisp_strlcpy(l->cni_version, net.cni_version, sizeof l->cni_version);
+	return 0;
+}
+
+int cni_list_load(const struct cni_net *net, struct cni_list *l, crisp_err_t *err)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int r;
+
+	memset(l, 0, sizeof *l);
+	if (read_conf(AT_FDCWD, net->file, &text, &len) < 0)
+		return crisp_error(err, CRISP_NOT_FOUND, errno, "CNI configuration %s", net->file);
+	r = cni_list_parse(text, len, has_suffix(net->file, ".conflist"), l, err);
+	free(text);
+	if (r == 0 && strcmp(l->name, net->name) != 0) {
+		cni_list_free(l);
+		return crisp_error(err, CRISP_ABORTED, 0, "CNI configuration %s changed while being read", net->file);
+	}
+	return r;
+}
