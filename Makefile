@@ -157,6 +157,18 @@ fuzz-run: fuzz
 bench: all
 	@sh tests/bench/run.sh $(abspath $(B))
 
+# Installs the binaries side by side (crispd finds its roles next to itself),
+# crispd on PATH through a symlink, and the systemd unit.
+PREFIX ?= /usr/local
+DESTDIR ?=
+install: all
+	install -d $(DESTDIR)$(PREFIX)/libexec/crisp $(DESTDIR)$(PREFIX)/bin \
+		$(DESTDIR)/etc/crisp/crisp.conf.d $(DESTDIR)/lib/systemd/system
+	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/libexec/crisp/
+	ln -sf ../libexec/crisp/crispd $(DESTDIR)$(PREFIX)/bin/crispd
+	sed 's#/usr/local#$(PREFIX)#g' contrib/crisp.service > $(DESTDIR)/lib/systemd/system/crisp.service
+	test -e $(DESTDIR)/etc/crisp/crisp.conf || $(B)/bin/crispd --print-default-config > $(DESTDIR)/etc/crisp/crisp.conf
+
 clean:
 	rm -rf build build-san build-fuzz
 
