@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "common/log.h"
 #include "common/util.h"
 #include "frontd/cri.h"
@@ -64,6 +66,7 @@ static void cri_version(struct grpc_call *call, const uint8_t *req, size_t len, 
 /* ---- Status: RuntimeReady from execd, NetworkReady from netd ---- */
 
 struct status_op {
+	struct frontd *f;
 	struct grpc_call *call;
 	int pending;
 	bool verbose;
@@ -75,11 +78,45 @@ struct status_op {
 	} cond[2];
 };
 
+/* verbose Status: crisp's configuration as JSON under "config", the key
+ * crictl info prints (CRI-O and containerd do the same). */
+static char *status_info_json(const struct frontd *f)
+{
+	const Cipc__Config *c = f->role.config;
+	json_t *o = json_object(), *dirs = json_array();
+	char *s;
+
+	if (o == NULL || dirs == NULL || c == NULL) {
+		json_decref(o);
+		json_decref(dirs);
+		return NULL;
+	}
+	for (size_t i = 0; i < c->n_cni_plugin_dirs; i++)
+		json_array_append_new(dirs, json_string(c->cni_plugin_dirs[i]));
+	json_object_set_new(o, "runtimeName", json_string("crisp"));
+	json_object_set_new(o, "runtimeVersion", json_string(CRISP_VERSION));
+	json_object_set_new(o, "root", json_string(c->root));
+	json_object_set_new(o, "runroot", json_string(c->runroot));
+	json_object_set_new(o, "listen", json_string(c->listen));
+	json_object_set_new(o, "cniConfigDir", json_string(c->cni_config_dir));
+	json_object_set_new(o, "cniPluginDirs", dirs);
+	json_object_set_new(o, "cniDefaultNetwork", json_string(c->cni_default_network));
+	json_object_set_new(o, "cgroupParent", json_string(c->cgroup_parent));
+	json_object_set_new(o, "runtimePolicy", json_string(c->runtime_policy));
+	json_object_set_new(o, "signaturePolicy", json_string(c->signature_policy));
+	json_object_set_new(o, "configGeneration", json_integer((json_int_t)c->generation));
+	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	return s;
+}
+
 static void status_finish(struct status_op *op)
 {
 	Runtime__V1__StatusResponse rs = RUNTIME__V1__STATUS_RESPONSE__INIT;
 	Runtime__V1__RuntimeStatus st = RUNTIME__V1__RUNTIME_STATUS__INIT;
 	Runtime__V1__RuntimeCondition conds[2], *pc[2];
+	Runtime__V1__StatusResponse__InfoEntry entry = RUNTIME__V1__STATUS_RESPONSE__INFO_ENTRY__INIT, *pe = &entry;
+	char *info = op->verbose ? status_info_json(op->f) : NULL;
 
 	for (int i = 0; i < 2; i++) {
 		runtime__v1__runtime_condition__init(&conds[i]);
@@ -92,7 +129,14 @@ static void status_finish(struct status_op *op)
 	st.n_conditions = 2;
 	st.conditions = pc;
 	rs.status = &st;
+	if (info != NULL) {
+		entry.key = "config";
+		entry.value = info;
+		rs.n_info = 1;
+		rs.info = &pe;
+	}
 	reply_pb(op->call, &rs.base);
+	free(info);
 	grpc_call_unref(op->call);
 	free(op);
 }
@@ -177,6 +221,7 @@ static void cri_status(struct grpc_call *call, const uint8_t *req, size_t len, v
 		grpc_call_finish(call, CRISP_RESOURCE_EXHAUSTED, "out of memory");
 		goto out;
 	}
+	op->f = f;
 	op->call = grpc_call_ref(call);
 	op->verbose = rq->verbose;
 	op->pending = 1; /* held while asking, so an immediate failure cannot finish early */

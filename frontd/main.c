@@ -10,6 +10,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <jansson.h>
+#include <sodium.h>
+
 #include "common/log.h"
 #include "common/sandbox.h"
 #include "common/util.h"
@@ -105,6 +108,9 @@ int main(int argc, char **argv)
 		fatal("fd %d is not the listening CRI socket", f.listen_fd);
 	if (f.args.chroot == NULL)
 		fatal("frontd needs --chroot (its empty root)");
+	/* jansson seeds its hash tables from /dev/urandom on first use, which
+	 * the sandbox forbids: seed it now, from libsodium. */
+	json_object_seed(randombytes_random() | 1u);
 	if (sandbox_apply_role(ROLE_FRONTD, &f.args, &err) < 0)
 		fatal("sandbox: %s", err.msg);
 	return role_run(&f.role);

@@ -35,6 +35,17 @@ def test_status_crosses_roles(crisp, cri):
     assert conds["NetworkReady"].status, conds["NetworkReady"].message
 
 
+def test_status_verbose_info(crisp, cri):
+    import json
+    pb, _ = cri
+    st = crisp.runtime().Status(pb.StatusRequest(verbose=True), timeout=5)
+    cfg = json.loads(st.info["config"])
+    assert cfg["runtimeName"] == "crisp"
+    assert cfg["cniConfigDir"] == crisp.cni_dir
+    assert cfg["listen"] == crisp.sock
+    assert "config" not in crisp.runtime().Status(pb.StatusRequest(), timeout=5).info
+
+
 def test_status_network_not_ready_without_config(crisp, cri):
     pb, _ = cri
     os.unlink(os.path.join(crisp.cni_dir, "10-test.conflist"))
