@@ -1050,7 +1050,7 @@ static void test_sockbuf_never_shrinks(void **state)
 
 	(void)state;
 	if (geteuid() != 0)
-		skip();
+		skip(); /* reason: needs root to send with another uid's credentials */
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0)
