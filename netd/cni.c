@@ -471,7 +471,10 @@ int cni_exec(const struct cni_opts *o, const char *type, const char *command, co
 	if (find_plugin(o, type, path, sizeof path, err) < 0)
 		return -1;
 	if (!valid_id(rt->container_id, 256) || rt->ifname == NULL || rt->ifname[0] == '\0' ||
-	    strlen(rt->ifname) > 15 || strchr(rt->ifname, '/') || rt->netns == NULL || rt->netns[0] != '/' ||
+	    strlen(rt->ifname) > 15 || strchr(rt->ifname, '/') || rt->netns == NULL ||
+	    /* DEL may come after the namespace is gone: CNI_NETNS is then
+	     * empty, and plugins release what lives outside it (IPAM). */
+	    (rt->netns[0] != '/' && !(rt->netns[0] == '\0' && strcmp(command, "DEL") == 0)) ||
 	    strlen(rt->netns) >= PATH_MAX || !valid_arg(rt->k8s_namespace) || !valid_arg(rt->k8s_name) ||
 	    !valid_arg(rt->k8s_uid))
 		return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "bad CNI runtime arguments");

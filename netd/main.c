@@ -12,10 +12,12 @@
 #include "common/util.h"
 #include "ipc/role.h"
 #include "netd/cniconf.h"
+#include "netd/pods.h"
 
 struct netd {
 	struct role_ctx role;
 	struct role_args args;
+	struct netd_pods pods;
 };
 
 /* NetworkReady: a usable CNI configuration exists (checked afresh on each
@@ -46,12 +48,39 @@ static void on_network_status(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 		log_warn("NETWORK_STATUS answer: %s", err.msg);
 }
 
+static void on_net_setup(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
+{
+	struct role_ctx *r = arg;
+	struct netd *n = r->arg;
+
+	netd_pods_setup(&n->pods, r->config, ch, m);
+}
+
+static void on_net_teardown(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
+{
+	struct role_ctx *r = arg;
+	struct netd *n = r->arg;
+
+	netd_pods_teardown(&n->pods, r->config, ch, m);
+}
+
+static void stop(struct role_ctx *r)
+{
+	struct netd *n = r->arg;
+
+	netd_pods_stop(&n->pods);
+}
+
 static const struct ipc_handler handlers[] = {
 	ROLE_COMMON_HANDLERS,
 	{ IPC_NETWORK_STATUS, on_network_status },
+	{ IPC_NET_SETUP, on_net_setup },
+	{ IPC_NET_TEARDOWN, on_net_teardown },
 };
 
-static const struct role_ops ops = { 0 };
+static const struct role_ops ops = {
+	.stop = stop,
+};
 
 int main(int argc, char **argv)
 {
@@ -60,6 +89,8 @@ int main(int argc, char **argv)
 
 	role_parse_args(argc, argv, &n.args);
 	role_init(&n.role, ROLE_NETD, &ops, handlers, ARRAY_SIZE(handlers), &n);
+	if (netd_pods_init(&n.pods, n.role.loop, n.args.root, n.args.runroot, &err) < 0)
+		fatal("%s", err.msg);
 	if (sandbox_apply_role(ROLE_NETD, &n.args, &err) < 0)
 		fatal("sandbox: %s", err.msg);
 	return role_run(&n.role);

@@ -1,0 +1,414 @@
+/*
+ * netd: pod networks on execd's request.  See pods.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "netd/cni.h"
+#include "netd/cniconf.h"
+#include "netd/netns.h"
+#include "netd/pods.h"
+
+#define CHILD_OUT_MAX (64u << 10)
+#define IFNAME "eth0"
+
+struct pod_op {
+	struct pod_op *next;
+	struct netd_pods *np;
+	struct ipc_chan *ch; /* referenced */
+	uint64_t reqid;
+	bool setup;
+	pid_t pid;
+	int rfd;
+	char pod_id[65];
+	uint8_t *buf;
+	size_t len;
+};
+
+int netd_pods_init(struct netd_pods *np, struct loop *l, const char *root, const char *runroot,
+		   crisp_err_t *err)
+{
+	memset(np, 0, sizeof *np);
+	np->loop = l;
+	if ((size_t)snprintf(np->netns_dir, sizeof np->netns_dir, "%s/netns", runroot) >= sizeof np->netns_dir ||
+	    (size_t)snprintf(np->cache_dir, sizeof np->cache_dir, "%s/netd/cni-cache", root) >= sizeof np->cache_dir)
+		return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "netd: state paths too long");
+	if (crisp_mkdir_p(np->cache_dir, 0700, 0, 0) < 0)
+		return crisp_error(err, CRISP_INTERNAL, errno, "%s", np->cache_dir);
+	return netns_prepare_dir(np->netns_dir, err);
+}
+
+static bool pod_id_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n != 64)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/* ---- in the child ---- */
+
+static void child_write(int fd, char tag, const ProtobufCMessage *pb)
+{
+	size_t n = protobuf_c_message_get_packed_size(pb);
+	uint8_t *buf = malloc(n + 1);
+
+	if (buf == NULL)
+		_exit(1);
+	buf[0] = (uint8_t)tag;
+	protobuf_c_message_pack(pb, buf + 1);
+	if (crisp_write_all(fd, buf, n + 1) < 0)
+		_exit(1);
+	free(buf);
+}
+
+static __attribute__((noreturn)) void child_fail(int fd, const crisp_err_t *e)
+{
+	Cipc__Error pe = CIPC__ERROR__INIT;
+
+	pe.code = e->code ? e->code : CRISP_INTERNAL;
+	pe.errnum = e->errnum;
+	pe.message = (char *)e->msg;
+	child_write(fd, 'E', &pe.base);
+	_exit(0);
+}
+
+static int child_opts(const Cipc__Config *cfg, const struct netd_pods *np, struct cni_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->bin_dirs = (const char *const *)cfg->cni_plugin_dirs;
+	o->nbin_dirs = cfg->n_cni_plugin_dirs;
+	o->cache_dir = np->cache_dir;
+	return 0;
+}
+
+/* CNI capability arguments: portMappings (host ports only) and dns. */
+static json_t *capability_args(const Cipc__NetSetup *rq)
+{
+	json_t *caps = json_object(), *pm = json_array();
+
+	for (size_t i = 0; i < rq->n_port_mappings; i++) {
+		const Cipc__PortMapping *p = rq->port_mappings[i];
+		if (p->host_port <= 0)
+			continue;
+		json_t *e = json_pack("{s:i, s:i, s:s}", "hostPort", p->host_port, "containerPort",
+				      p->container_port, "protocol", p->protocol[0] ? p->protocol : "tcp");
+		if (e != NULL && p->host_ip[0])
+			json_object_set_new(e, "hostIP", json_string(p->host_ip));
+		if (e != NULL)
+			json_array_append_new(pm, e);
+	}
+	json_object_set_new(caps, "portMappings", pm);
+	if (rq->n_dns_servers || rq->n_dns_searches || rq->n_dns_options) {
+		json_t *dns = json_object(), *sv = json_array(), *se = json_array(), *op = json_array();
+		for (size_t i = 0; i < rq->n_dns_servers; i++)
+			json_array_append_new(sv, json_string(rq->dns_servers[i]));
+		for (size_t i = 0; i < rq->n_dns_searches; i++)
+			json_array_append_new(se, json_string(rq->dns_searches[i]));
+		for (size_t i = 0; i < rq->n_dns_options; i++)
+			json_array_append_new(op, json_string(rq->dns_options[i]));
+		json_object_set_new(dns, "servers", sv);
+		json_object_set_new(dns, "searches", se);
+		json_object_set_new(dns, "options", op);
+		json_object_set_new(caps, "dns", dns);
+	}
+	return caps;
+}
+
+static __attribute__((noreturn)) void child_setup(const struct netd_pods *np, const Cipc__Config *cfg,
+						  const Cipc__NetSetup *rq, int wfd)
+{
+	crisp_err_t err = CRISP_ERR_INIT, e2 = CRISP_ERR_INIT;
+	struct cni_net net;
+	struct cni_list list;
+	struct cni_result res;
+	struct cni_opts o;
+	struct cni_rt rt;
+	char path[PATH_MAX];
+	int nsfd = -1;
+	Cipc__NetResult out = CIPC__NET_RESULT__INIT;
+	char *ips[2];
+
+	memset(&net, 0, sizeof net);
+	memset(&res, 0, sizeof res);
+	if (cni_conf_find(cfg->cni_config_dir, cfg->cni_default_network, &net, &err) < 0) {
+		err.code = CRISP_FAILED_PRECONDITION;
+		child_fail(wfd, &err);
+	}
+	if (cni_list_load(&net, &list, &err) < 0)
+		child_fail(wfd, &err);
+	if (netns_create(np->netns_dir, rq->pod_id, path, sizeof path, &nsfd, &err) < 0)
+		child_fail(wfd, &err);
+	close(nsfd);
+	child_opts(cfg, np, &o);
+	memset(&rt, 0, sizeof rt);
+	rt.container_id = rq->pod_id;
+	rt.netns = path;
+	rt.ifname = IFNAME;
+	rt.k8s_namespace = rq->namespace_;
+	rt.k8s_name = rq->name;
+	rt.k8s_uid = rq->uid;
+	rt.capability_args = capability_args(rq);
+	if (cni_add(&o, &list, &rt, &res, &err) < 0) {
+		/* cni_add has run DEL already; the pin goes too: nothing half made stays. */
+		(void)netns_delete(np->netns_dir, rq->pod_id, &e2);
+		child_fail(wfd, &err);
+	}
+	out.netns_path = path;
+	out.network = net.name;
+	const char *v4 = cni_result_ip(&res, AF_INET), *v6 = cni_result_ip(&res, AF_INET6);
+	if (v4[0]) /* cni_result_ip: "" when the family has no address */
+		ips[out.n_ips++] = (char *)v4;
+	if (v6[0])
+		ips[out.n_ips++] = (char *)v6;
+	out.ips = ips;
+	child_write(wfd, 'R', &out.base);
+	_exit(0);
+}
+
+static __attribute__((noreturn)) void child_teardown(const struct netd_pods *np, const Cipc__Config *cfg,
+						     const Cipc__NetTeardown *rq, int wfd)
+{
+	crisp_err_t err = CRISP_ERR_INIT;
+	struct cni_net net;
+	struct cni_list list, *lp = NULL;
+	struct cni_opts o;
+	struct cni_rt rt;
+	char path[PATH_MAX + 80];
+	Cipc__Empty done = CIPC__EMPTY__INIT;
+
+	memset(&net, 0, sizeof net);
+	/* The current network is only the fallback: DEL uses what the cache
+	 * says ADD used.  No configuration at all is fine when nothing was
+	 * ever added. */
+	if (cni_conf_find(cfg->cni_config_dir, cfg->cni_default_network, &net, &err) == 0 &&
+	    cni_list_load(&net, &list, &err) == 0)
+		lp = &list;
+	child_opts(cfg, np, &o);
+	if ((size_t)snprintf(path, sizeof path, "%s/%.64s", np->netns_dir, rq->pod_id) >= sizeof path) {
+		crisp_error(&err, CRISP_INTERNAL, 0, "netns path too long");
+		child_fail(wfd, &err);
+	}
+	memset(&rt, 0, sizeof rt);
+	rt.container_id = rq->pod_id;
+	rt.netns = access(path, F_OK) == 0 ? path : "";
+	rt.ifname = IFNAME;
+	rt.k8s_namespace = rq->namespace_;
+	rt.k8s_name = rq->name;
+	rt.k8s_uid = rq->uid;
+	const char *network = rq->network[0] ? rq->network : lp ? lp->name : NULL;
+	if (network != NULL && cni_del(&o, network, lp && !strcmp(lp->name, network) ? lp : NULL, &rt, &err) < 0)
+		child_fail(wfd, &err);
+	if (netns_delete(np->netns_dir, rq->pod_id, &err) < 0)
+		child_fail(wfd, &err);
+	child_write(wfd, 'D', &done.base);
+	_exit(0);
+}
+
+/* ---- in netd ---- */
+
+static void op_free(struct pod_op *op)
+{
+	struct netd_pods *np = op->np;
+
+	for (struct pod_op **pp = &np->ops; *pp; pp = &(*pp)->next)
+		if (*pp == op) {
+			*pp = op->next;
+			break;
+		}
+	np->nops--;
+	if (op->rfd >= 0) {
+		loop_del(np->loop, op->rfd);
+		close(op->rfd);
+	}
+	if (op->pid > 0) {
+		kill(op->pid, SIGKILL);
+		(void)waitpid(op->pid, NULL, 0);
+	}
+	ipc_chan_unref(op->ch);
+	free(op->buf);
+	free(op);
+}
+
+static void op_answer_error(struct pod_op *op, int code, const char *msg)
+{
+	crisp_err_t e = CRISP_ERR_INIT;
+
+	crisp_error(&e, code, 0, "%s", msg);
+	if (ipc_answer_error(op->ch, op->reqid, &e) < 0)
+		log_debug("pod %s: error answer not sent (execd gone?)", op->pod_id);
+}
+
+static void op_finish(struct pod_op *op)
+{
+	struct netd_pods *np = op->np;
+	crisp_err_t err = CRISP_ERR_INIT;
+	int status = 0;
+
+	(void)waitpid(op->pid, &status, 0);
+	op->pid = 0;
+	if (op->len < 1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		op_answer_error(op, CRISP_INTERNAL, "netd: the network helper died");
+	} else if (op->buf[0] == 'E') {
+		Cipc__Error *pe = cipc__error__unpack(NULL, op->len - 1, op->buf + 1);
+		if (pe == NULL) {
+			op_answer_error(op, CRISP_INTERNAL, "netd: malformed helper answer");
+		} else {
+			op_answer_error(op, pe->code, pe->message);
+			cipc__error__free_unpacked(pe, NULL);
+		}
+	} else if (op->buf[0] == 'R' && op->setup) {
+		Cipc__NetResult *r = cipc__net_result__unpack(NULL, op->len - 1, op->buf + 1);
+		int fd = -1;
+		if (r == NULL) {
+			op_answer_error(op, CRISP_INTERNAL, "netd: malformed helper answer");
+		} else if (netns_open(np->netns_dir, op->pod_id, &fd, &err) < 0) {
+			op_answer_error(op, err.code, err.msg);
+		} else {
+			if (ipc_answer(op->ch, op->reqid, IPC_NET_RESULT, &r->base, fd, &err) < 0)
+				log_warn("pod %s: NET_RESULT not sent: %s", op->pod_id, err.msg);
+			close(fd);
+		}
+		if (r != NULL)
+			cipc__net_result__free_unpacked(r, NULL);
+	} else if (op->buf[0] == 'D' && !op->setup) {
+		Cipc__Empty e = CIPC__EMPTY__INIT;
+		if (ipc_answer(op->ch, op->reqid, IPC_NET_DONE, &e.base, -1, &err) < 0)
+			log_debug("pod %s: NET_DONE not sent: %s", op->pod_id, err.msg);
+	} else {
+		op_answer_error(op, CRISP_INTERNAL, "netd: unexpected helper answer");
+	}
+	op_free(op);
+}
+
+static void on_child_out(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	struct pod_op *op = arg;
+	uint8_t tmp[4096];
+	ssize_t n;
+
+	(void)l;
+	(void)events;
+	n = read(fd, tmp, sizeof tmp);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		op_finish(op);
+		return;
+	}
+	if (op->len + (size_t)n > CHILD_OUT_MAX) {
+		op_answer_error(op, CRISP_INTERNAL, "netd: helper answer too large");
+		op_free(op);
+		return;
+	}
+	uint8_t *nb = realloc(op->buf, op->len + (size_t)n);
+	if (nb == NULL) {
+		op_answer_error(op, CRISP_RESOURCE_EXHAUSTED, "netd: out of memory");
+		op_free(op);
+		return;
+	}
+	memcpy(nb + op->len, tmp, (size_t)n);
+	op->buf = nb;
+	op->len += (size_t)n;
+}
+
+/* Start an operation; the child runs fn and never returns. */
+static void op_start(struct netd_pods *np, const Cipc__Config *cfg, struct ipc_chan *ch, struct ipc_msg *m,
+		     const char *pod_id, bool setup)
+{
+	crisp_err_t e = CRISP_ERR_INIT;
+	struct pod_op *op;
+	int p[2];
+
+	if (cfg == NULL) {
+		crisp_error(&e, CRISP_UNAVAILABLE, 0, "netd has no configuration yet");
+		goto refuse;
+	}
+	if (!pod_id_ok(pod_id)) {
+		crisp_error(&e, CRISP_INVALID_ARGUMENT, 0, "pod id must be 64 hex characters");
+		goto refuse;
+	}
+	for (op = np->ops; op; op = op->next)
+		if (!strcmp(op->pod_id, pod_id)) {
+			crisp_error(&e, CRISP_ABORTED, 0, "a network operation for pod %s is in progress", pod_id);
+			goto refuse;
+		}
+	if (np->nops >= NETD_MAX_OPS) {
+		crisp_error(&e, CRISP_RESOURCE_EXHAUSTED, 0, "too many network operations in progress");
+		goto refuse;
+	}
+	op = calloc(1, sizeof *op);
+	if (op == NULL || pipe2(p, O_CLOEXEC) < 0) {
+		free(op);
+		crisp_error(&e, CRISP_RESOURCE_EXHAUSTED, errno, "netd");
+		goto refuse;
+	}
+	op->np = np;
+	op->reqid = m->hdr.reqid;
+	op->setup = setup;
+	crisp_strlcpy(op->pod_id, pod_id, sizeof op->pod_id);
+	op->pid = fork();
+	if (op->pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		free(op);
+		crisp_error(&e, CRISP_RESOURCE_EXHAUSTED, errno, "netd: fork");
+		goto refuse;
+	}
+	if (op->pid == 0) {
+		close(p[0]);
+		signal(SIGPIPE, SIG_IGN);
+		if (setup)
+			child_setup(np, cfg, (const Cipc__NetSetup *)m->pb, p[1]);
+		child_teardown(np, cfg, (const Cipc__NetTeardown *)m->pb, p[1]);
+	}
+	close(p[1]);
+	op->rfd = p[0];
+	op->ch = ipc_chan_ref(ch);
+	crisp_set_nonblock(op->rfd, true);
+	op->next = np->ops;
+	np->ops = op;
+	np->nops++;
+	if (loop_add(np->loop, op->rfd, EPOLLIN, on_child_out, op) < 0) {
+		op_answer_error(op, CRISP_INTERNAL, "netd: cannot watch the helper");
+		op_free(op);
+	}
+	return;
+refuse:
+	if (ipc_answer_error(ch, m->hdr.reqid, &e) < 0)
+		log_debug("network refusal not sent");
+}
+
+void netd_pods_setup(struct netd_pods *np, const Cipc__Config *cfg, struct ipc_chan *ch, struct ipc_msg *m)
+{
+	const Cipc__NetSetup *rq = (const Cipc__NetSetup *)m->pb;
+
+	op_start(np, cfg, ch, m, rq->pod_id, true);
+}
+
+void netd_pods_teardown(struct netd_pods *np, const Cipc__Config *cfg, struct ipc_chan *ch, struct ipc_msg *m)
+{
+	const Cipc__NetTeardown *rq = (const Cipc__NetTeardown *)m->pb;
+
+	op_start(np, cfg, ch, m, rq->pod_id, false);
+}
+
+void netd_pods_stop(struct netd_pods *np)
+{
+	while (np->ops != NULL)
+		op_free(np->ops);
+}

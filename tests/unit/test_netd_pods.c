@@ -1,0 +1,357 @@
+/*
+ * netd's pod network service through real ipc (an execd end and a netd end
+ * on one loop) with real CNI plugins (loopback, bridge, host-local) in
+ * network namespaces the test creates and removes.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/nsfs.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/util.h"
+#include "ipc/ipc.h"
+#include "netd/pods.h"
+
+#define POD_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define POD_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+static struct {
+	char dir[64], root[128], run[128], netd_dir[160], cni[128], ipam[128], bridge[16];
+	int subnet;
+	struct loop *loop;
+	struct netd_pods np;
+	struct ipc_chan *netd_end, *execd_end;
+	Cipc__Config cfg;
+	char *plugin_dirs[1];
+	/* the answer of the last request */
+	bool answered;
+	crisp_err_t err;
+	bool failed;
+	int fd;
+	char ips[2][64];
+	size_t nips;
+	char network[64];
+} T;
+
+static void write_conf(const char *name, const char *text)
+{
+	char p[256];
+	FILE *f;
+
+	snprintf(p, sizeof p, "%s/%s", T.cni, name);
+	f = fopen(p, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void on_setup(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
+{
+	(void)arg;
+	netd_pods_setup(&T.np, &T.cfg, ch, m);
+}
+
+static void on_teardown(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
+{
+	(void)arg;
+	netd_pods_teardown(&T.np, &T.cfg, ch, m);
+}
+
+static const struct ipc_handler netd_handlers[] = {
+	{ IPC_NET_SETUP, on_setup },
+	{ IPC_NET_TEARDOWN, on_teardown },
+};
+
+static void on_answer(struct ipc_chan *ch, struct ipc_msg *ans, const crisp_err_t *e, void *arg)
+{
+	(void)ch;
+	(void)arg;
+	T.answered = true;
+	T.failed = e != NULL;
+	if (e != NULL) {
+		T.err = *e;
+		return;
+	}
+	if (ans->hdr.type == IPC_NET_RESULT) {
+		const Cipc__NetResult *r = (const Cipc__NetResult *)ans->pb;
+		T.fd = TAKE_FD(ans->fd);
+		T.nips = r->n_ips < 2 ? r->n_ips : 2;
+		for (size_t i = 0; i < T.nips; i++)
+			crisp_strlcpy(T.ips[i], r->ips[i], sizeof T.ips[i]);
+		crisp_strlcpy(T.network, r->network, sizeof T.network);
+	}
+}
+
+static void wait_answer(void)
+{
+	uint64_t end = crisp_now_ms() + 60000;
+
+	while (!T.answered && crisp_now_ms() < end)
+		assert_int_equal(loop_run_once(T.loop, 100), 0);
+	assert_true(T.answered);
+}
+
+static void request(uint32_t type, const ProtobufCMessage *pb)
+{
+	crisp_err_t err = CRISP_ERR_INIT;
+
+	T.answered = false;
+	T.failed = false;
+	T.fd = -1;
+	T.nips = 0;
+	if (ipc_request(T.execd_end, type, pb, -1, 120000, on_answer, NULL, NULL, &err) < 0)
+		fail_msg("request: %s", err.msg);
+	wait_answer();
+}
+
+static void setup_pod(const char *id)
+{
+	Cipc__NetSetup rq = CIPC__NET_SETUP__INIT;
+
+	rq.pod_id = (char *)id;
+	rq.name = "pod";
+	rq.namespace_ = "default";
+	rq.uid = "uid-1";
+	request(IPC_NET_SETUP, &rq.base);
+}
+
+static void teardown_pod(const char *id, const char *network)
+{
+	Cipc__NetTeardown rq = CIPC__NET_TEARDOWN__INIT;
+
+	rq.pod_id = (char *)id;
+	rq.name = "pod";
+	rq.namespace_ = "default";
+	rq.uid = "uid-1";
+	rq.network = (char *)(network ? network : "");
+	request(IPC_NET_TEARDOWN, &rq.base);
+}
+
+static bool exists(const char *dir, const char *name)
+{
+	char p[8192];
+	struct stat st;
+
+	snprintf(p, sizeof p, "%s/%s", dir, name);
+	return lstat(p, &st) == 0;
+}
+
+static bool reserved(const char *ip)
+{
+	char dir[256];
+
+	snprintf(dir, sizeof dir, "%s/podnet", T.ipam);
+	return exists(dir, ip);
+}
+
+static int group_setup(void **state)
+{
+	int sv[2];
+	struct ipc_chan_cfg c;
+	uint8_t key[IPC_KEY_SIZE] = { 7 };
+	crisp_err_t err = CRISP_ERR_INIT;
+	char text[1024];
+
+	(void)state;
+	if (geteuid() != 0 || access("/usr/lib/cni/bridge", X_OK) != 0)
+		return 0; /* the tests skip themselves */
+	strcpy(T.dir, "/tmp/crisp-netdpods-XXXXXX");
+	assert_non_null(mkdtemp(T.dir));
+	snprintf(T.root, sizeof T.root, "%s/root", T.dir);
+	snprintf(T.run, sizeof T.run, "%s/run", T.dir);
+	snprintf(T.netd_dir, sizeof T.netd_dir, "%s/netd", T.root);
+	snprintf(T.cni, sizeof T.cni, "%s/net.d", T.dir);
+	snprintf(T.ipam, sizeof T.ipam, "%s/ipam", T.dir);
+	assert_int_equal(crisp_mkdir_p(T.netd_dir, 0700, 0, 0), 0);
+	assert_int_equal(crisp_mkdir_p(T.run, 0711, 0, 0), 0);
+	assert_int_equal(crisp_mkdir_p(T.cni, 0755, 0, 0), 0);
+	T.subnet = 200 + (int)(getpid() % 50);
+	snprintf(T.bridge, sizeof T.bridge, "crnp%d", (int)(getpid() % 10000));
+	snprintf(text, sizeof text,
+		 "{\"cniVersion\":\"1.0.0\",\"name\":\"podnet\",\"plugins\":["
+		 "{\"type\":\"loopback\"},"
+		 "{\"type\":\"bridge\",\"bridge\":\"%s\",\"isGateway\":true,\"ipMasq\":false,"
+		 "\"ipam\":{\"type\":\"host-local\",\"dataDir\":\"%s\",\"ranges\":[[{\"subnet\":\"10.253.%d.0/24\"}]]}}]}",
+		 T.bridge, T.ipam, T.subnet);
+	write_conf("10-podnet.conflist", text);
+
+	cipc__config__init(&T.cfg);
+	T.cfg.cni_config_dir = T.cni;
+	T.plugin_dirs[0] = "/usr/lib/cni";
+	T.cfg.cni_plugin_dirs = T.plugin_dirs;
+	T.cfg.n_cni_plugin_dirs = 1;
+	T.cfg.cni_default_network = "";
+
+	T.loop = loop_new();
+	assert_non_null(T.loop);
+	assert_int_equal(netd_pods_init(&T.np, T.loop, T.root, T.run, &err), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	memset(&c, 0, sizeof c);
+	c.fd = sv[0];
+	c.self = ROLE_NETD;
+	c.peer = ROLE_EXECD;
+	c.peer_pid = getpid();
+	c.peer_uid = getuid();
+	c.key = key;
+	c.handlers = netd_handlers;
+	c.nhandlers = ARRAY_SIZE(netd_handlers);
+	T.netd_end = ipc_chan_new(T.loop, &c, &err);
+	assert_non_null(T.netd_end);
+	c.fd = sv[1];
+	c.self = ROLE_EXECD;
+	c.peer = ROLE_NETD;
+	c.handlers = NULL;
+	c.nhandlers = 0;
+	T.execd_end = ipc_chan_new(T.loop, &c, &err);
+	assert_non_null(T.execd_end);
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	char cmd[512];
+	crisp_err_t err = CRISP_ERR_INIT;
+
+	(void)state;
+	if (T.loop == NULL)
+		return 0;
+	if (T.execd_end)
+		teardown_pod(POD_A, NULL);
+	if (T.execd_end)
+		teardown_pod(POD_B, NULL);
+	netd_pods_stop(&T.np);
+	ipc_chan_close(T.execd_end);
+	ipc_chan_unref(T.execd_end);
+	ipc_chan_close(T.netd_end);
+	ipc_chan_unref(T.netd_end);
+	loop_free(T.loop);
+	(void)err;
+	snprintf(cmd, sizeof cmd, "ip link del %s 2>/dev/null", T.bridge);
+	(void)!system(cmd);
+	(void)umount2(T.np.netns_dir, MNT_DETACH);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", T.dir);
+	(void)!system(cmd);
+	return 0;
+}
+
+static void skip_unless_ready(void)
+{
+	if (T.loop == NULL)
+		skip(); /* reason: needs root and Debian's containernetworking-plugins */
+}
+
+static void test_setup_and_teardown(void **state)
+{
+	struct stat pod, host;
+
+	(void)state;
+	skip_unless_ready();
+	setup_pod(POD_A);
+	if (T.failed)
+		fail_msg("setup: %s", T.err.msg);
+	assert_true(T.fd >= 0);
+	/* The fd is a network namespace, and not the host's. */
+	assert_int_equal(ioctl(T.fd, NS_GET_NSTYPE), CLONE_NEWNET);
+	assert_int_equal(fstat(T.fd, &pod), 0);
+	assert_int_equal(stat("/proc/self/ns/net", &host), 0);
+	assert_true(pod.st_ino != host.st_ino);
+	close(T.fd);
+	assert_int_equal(T.nips, 1);
+	char prefix[32];
+	snprintf(prefix, sizeof prefix, "10.253.%d.", T.subnet);
+	assert_int_equal(strncmp(T.ips[0], prefix, strlen(prefix)), 0);
+	assert_string_equal(T.network, "podnet");
+	assert_true(exists(T.np.netns_dir, POD_A));
+	assert_true(reserved(T.ips[0]));
+	char ip[64];
+	crisp_strlcpy(ip, T.ips[0], sizeof ip);
+
+	/* A second setup of the same pod is refused, the first untouched. */
+	setup_pod(POD_A);
+	assert_true(T.failed);
+	assert_int_equal(T.err.code, CRISP_ALREADY_EXISTS);
+
+	/* Another pod gets another address. */
+	setup_pod(POD_B);
+	if (T.failed)
+		fail_msg("setup B: %s", T.err.msg);
+	close(T.fd);
+	assert_string_not_equal(T.ips[0], ip);
+
+	teardown_pod(POD_A, "podnet");
+	if (T.failed)
+		fail_msg("teardown: %s", T.err.msg);
+	assert_false(exists(T.np.netns_dir, POD_A));
+	assert_false(reserved(ip));
+	/* Idempotent. */
+	teardown_pod(POD_A, "podnet");
+	if (T.failed)
+		fail_msg("second teardown: %s", T.err.msg);
+	teardown_pod(POD_B, NULL);
+	assert_false(T.failed);
+}
+
+static void test_broken_network_leaves_nothing(void **state)
+{
+	char text[1024];
+
+	(void)state;
+	skip_unless_ready();
+	snprintf(text, sizeof text,
+		 "{\"cniVersion\":\"1.0.0\",\"name\":\"aaa-broken\",\"plugins\":["
+		 "{\"type\":\"bridge\",\"bridge\":\"%s\",\"ipam\":{\"type\":\"host-local\",\"dataDir\":\"%s\","
+		 "\"ranges\":[[{\"subnet\":\"10.253.%d.0/24\"}]]}},{\"type\":\"no-such-plugin\"}]}",
+		 T.bridge, T.ipam, T.subnet);
+	write_conf("00-broken.conflist", text);
+	setup_pod(POD_A);
+	char p[256];
+	snprintf(p, sizeof p, "%s/00-broken.conflist", T.cni);
+	unlink(p);
+	assert_true(T.failed);
+	if (strstr(T.err.msg, "no-such-plugin") == NULL)
+		fail_msg("error does not name the plugin: %s", T.err.msg);
+	assert_false(exists(T.np.netns_dir, POD_A));
+	/* host-local's reservation for the half-made pod was released. */
+	snprintf(p, sizeof p, "ls %s/aaa-broken 2>/dev/null | grep -q '^10\\.'", T.ipam);
+	assert_int_not_equal(system(p), 0);
+
+	/* No configuration at all: FAILED_PRECONDITION naming the directory. */
+	T.cfg.cni_config_dir = T.ipam;
+	setup_pod(POD_A);
+	T.cfg.cni_config_dir = T.cni;
+	assert_true(T.failed);
+	assert_int_equal(T.err.code, CRISP_FAILED_PRECONDITION);
+	assert_false(exists(T.np.netns_dir, POD_A));
+}
+
+static void test_bad_requests(void **state)
+{
+	(void)state;
+	skip_unless_ready();
+	setup_pod("not-a-pod-id");
+	assert_true(T.failed);
+	assert_int_equal(T.err.code, CRISP_INVALID_ARGUMENT);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_setup_and_teardown),
+		cmocka_unit_test(test_broken_network_leaves_nothing),
+		cmocka_unit_test(test_bad_requests),
+	};
+	return cmocka_run_group_tests_name("netd_pods", tests, group_setup, group_teardown);
+}
