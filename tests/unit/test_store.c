@@ -1,0 +1,786 @@
+/*
+ * imaged image store: layout, blobs (size/digest checks, nothing partial
+ * visible), the in-flight table, layers and chain ids, image records and
+ * lookups, tag moves, removal (untag vs remove, layer/blob freeing), pins,
+ * and crash consistency (a child killed at several points; the parent
+ * reopens and finds nothing partial).  Needs no privilege.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/err.h"
+#include "common/util.h"
+#include "imaged/manifest.h"
+#include "imaged/store.h"
+#include "imaged/unpack.h"
+
+struct fx {
+	char dir[64];
+	int dirfd;
+	struct store *st;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	crisp_err_t err = CRISP_ERR_INIT;
+
+	if (f == NULL)
+		return -1;
+	strcpy(f->dir, "/tmp/crisp-store.XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	f->dirfd = open(f->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (f->dirfd < 0 || store_open(f->dir, NULL, &f->st, &err) < 0) {
+		fprintf(stderr, "store_open: %s\n", err.msg);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	crisp_err_t err = CRISP_ERR_INIT;
+	int top;
+
+	store_close(f->st);
+	top = open("/tmp", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	unpack_remove_tree(top, f->dir + 5, &err); /* temp dirs removed even on failure */
+	close(top);
+	close(f->dirfd);
+	free(f);
+	return 0;
+}
+
+static void reopen(struct fx *f, const struct store_options *o)
+{
+	crisp_err_t err = CRISP_ERR_INIT;
+
+	store_close(f->st);
+	f->st = NULL;
+	if (store_open(f->dir, o, &f->st, &err) < 0)
+		fail_msg("reopen: %s", err.msg);
+}
+
+static bool exists(struct fx *f, const char *rel)
+{
+	struct stat sb;
+
+	return fstatat(f->dirfd, rel, &sb, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+static size_t count_dir(struct fx *f, const char *rel)
+{
+	char cmd[256];
+	FILE *p;
+	size_t n = 0;
+	int c;
+
+	snprintf(cmd, sizeof cmd, "ls -A %s/%s", f->dir, rel);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	while ((c = fgetc(p)) != EOF)
+		if (c == '\n')
+			n++;
+	pclose(p);
+	return n;
+}
+
+/* Write content as a blob; returns its digest in d. */
+static void put_blob(struct fx *f, const char *content, char d[MF_DIGEST_SIZE])
+{
+	crisp_err_t err = CRISP_ERR_INIT;
+	char tmp[STORE_TMPNAME_SIZE];
+	int fd;
+
+	mf_digest((const uint8_t *)content, strlen(content), d);
+	assert_int_equal(store_blob_begin(f->st, &fd, tmp, &err), 0);
+	assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
+	if (store_blob_commit(f->st, fd, tmp, d, strlen(content), 0, &err) < 0)
+		fail_msg("commit: %s", err.msg);
+	close(fd);
+}
+
+static void fake_digest(const char *seed, char d[MF_DIGEST_SIZE])
+{
+	mf_digest((const uint8_t *)seed, strlen(seed), d);
+}
+
+/* Commit a layer with one file; diffid from seed; chain on parent. */
+static void put_layer(struct fx *f, const char *parent, const char *seed,
+		      struct store_layer *l)
+{
+	crisp_err_t err = CRISP_ERR_INIT;
+	char tmp[STORE_TMPNAME_SIZE];
+	int dfd, fd;
+
+	memset(l, 0, sizeof *l);
+	fake_digest(seed, l->diffid);
+	assert_int_equal(store_chain_id(parent, l->diffid, l->chainid, &err), 0);
+	assert_int_equal(store_layer_begin(f->st, l->chainid, &dfd, tmp, &err), 0);
+	fd = openat(dfd, "file", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, seed, strlen(seed)), (ssize_t)strlen(seed));
+	close(fd);
+	close(dfd);
+	if (store_layer_commit(f->st, tmp, parent, l->chainid, l->diffid, l->diffid, &err) < 0)
+		fail_msg("layer commit: %s", err.msg);
+	put_blob(f, seed, l->blob);
+	l->size = strlen(seed);
+}
+
+/* An image with id from seed, layers from seeds (blob content = seed), names. */
+static void mk_image(struct fx *f, struct store_image *img, struct store_layer *ls,
+		     const char *idseed, const char *const *lseeds, size_t nl, char **names,
+		     size_t nn)
+{
+	memset(img, 0, sizeof *img);
+	fake_digest(idseed, img->id);
+	fake_digest("manifest", img->manifest_digest);
+	img->config = (uint8_t *)"{\"config\":{}}";
+	img->config_len = strlen((const char *)img->config);
+	img->user = "1000";
+	img->verdict = "{\"allowed\":true}";
+	img->size = 1234;
+	for (size_t i = 0; i < nl; i++)
+		put_layer(f, i ? ls[i - 1].chainid : NULL, lseeds[i], &ls[i]);
+	img->layers = ls;
+	img->nlayers = nl;
+	img->names = names;
+	img->nnames = nn;
+}
+
+static void record(struct fx *f, const struct store_image *img)
+{
+	crisp_err_t err = CRISP_ERR_INIT;
+
+	if (store_image_record(f->st, img, &err) < 0)
+		fail_msg("record: %s", err.msg);
+}
+
+/* ---- tests ----------------------------------------------------------------- */
+
+static void test_open_layout(void **state)
+{
+	struct fx *f = *state;
+	struct store *st2 = NULL;
+	crisp_err_t err = CRISP_ERR_INIT;
+
+	assert_true(exists(f, "blobs/sha256"));
+	assert_true(exists(f, "layers"));
+	assert_true(exists(f, "tmp"));
+	assert_true(exists(f, "images.db"));
+	assert_int_equal(store_open(f->dir, NULL, &st2, &err), -1);
+	assert_int_equal(err.code, CRISP_UNAVAILABLE);
+	assert_null(st2);
+	assert_int_equal(store_open("relative", NULL, &st2, &err), -1);
+	assert_int_equal(err.code, CRISP_INVALID_ARGUMENT);
+	reopen(f, NULL); /* reopen of an existing store */
+	assert_true(exists(f, "images.db"));
+}
+
+static void test_blob(void **state)
+{
+	struct fx *f = *state;
+	crisp_err_t err = CRISP_ERR_INIT;
+	char d[MF_DIGEST_SIZE], other[MF_DIGEST_SIZE], tmp[STORE_TMPNAME_SIZE], rel[STORE_RELPATH_SIZE];
+	uint64_t size;
+	int fd, rfd;
+	char buf[16] = { 0 };
+
+	put_blob(f, "hello", d);
+	assert_int_equal(store_blob_has(f->st, d, &size, &err), 1);
+	assert_int_equal(size, 5);
+	assert_int_equal(store_blob_path(d, rel, &err), 0);
+	assert_true(exists(f, rel));
+	assert_int_equal(store_blob_open(f->st, d, &rfd, &err), 0);
+	assert_int_equal(read(rfd, buf, sizeof buf), 5);
+	assert_string_equal(buf, "hello");
+	close(rfd);
+	assert_int_equal(count_dir(f, "tmp"), 0);
+
+	/* wrong size */
+	fake_digest("world", other);
+	assert_int_equal(store_blob_begin(f->st, &fd, tmp, &err), 0);
+	assert_int_equal(write(fd, "world", 5), 5);
+	assert_int_equal(store_blob_commit(f->st, fd, tmp, other, 6, 0, &err), -1);
+	assert_int_equal(err.code, CRISP_DATA_LOSS);
+	close(fd);
+	assert_int_equal(store_blob_has(f->st, other, NULL, &err), 0);
+	assert_int_equal(count_dir(f, "tmp"), 0);
+
+	/* wrong digest (right size) */
+	assert_int_equal(store_blob_begin(f->st, &fd, tmp, &err), 0);
+	assert_int_equal(write(fd, "wOrld", 5), 5);
+	assert_int_equal(store_blob_commit(f->st, fd, tmp, other, 5, 0, &err), -1);
+	assert_int_equal(err.code, CRISP_DATA_LOSS);
+	close(fd);
+	assert_int_equal(store_blob_has(f->st, other, NULL, &err), 0);
+	assert_int_equal(count_dir(f, "tmp"), 0);
+
+	/* abort */
+	assert_int_equal(store_blob_begin(f->st, &fd, tmp, &err), 0);
+	assert_int_equal(count_dir(f, "tmp"), 1);
+	store_blob_abort(f->st, tmp);
+	close(fd);
+	assert_int_equal(count_dir(f, "tmp"), 0);
+
+	/* the same blob twice: kept, tmp removed */
+	put_blob(f, "hello", d);
+	assert_int_equal(count_dir(f, "tmp"), 0);
+	assert_int_equal(count_dir(f, "blobs/sha256"), 1);
+
+	/* bad digests never reach a path */
+	assert_int_equal(store_blob_has(f->st, "sha256:../../etc", NULL, &err), -1);
+	assert_int_equal(err.code, CRISP_INVALID_ARGUMENT);
+	assert_int_equal(store_blob_open(f->st, other, &rfd, &err), -1);
+	assert_int_equal(err.code, CRISP_NOT_FOUND);
+	assert_int_equal(store_blob_commit(f->st, 0, "../x", d, 5, 0, &err), -1);
+	assert_int_equal(err.code, CRISP_INVALID_ARGUMENT);
+}
+
+struct waited {
+	int calls;
+	int code;
+};
+
+static void wait_cb(void *arg, enum store_kind kind, const char *key, const crisp_err_t *e)
+{
+	struct waited *w = arg;
+
+	w->calls++;
+	w->code = e ? e->code : 0;
+}
+
+static void test_inflight(void **state)
+{
+	struct fx *f = *state;
+	crisp_err_t err = CRISP_ERR_INIT, fail = CRISP_ERR_INIT;
+	char d[MF_DIGEST_SIZE], tmp[STORE_TMPNAME_SIZE];
+	struct store_waiter *w1, *w2, *w3;
+	struct waited a = { 0 }, b = { 0 }, c = { 0 };
+	int downloads = 0, fd;
+
+	fake_digest("shared", d);
+	assert_int_equal(store_inflight_acquire(f->st, STORE_KIND_BLOB, d, wait_cb, &a, &w1, &err),
+			 STORE_ACQ_OWNER);
+	downloads++;
+	assert_int_equal(store_inflight_acquire(f->st, STORE_KIND_BLOB, d, wait_cb, &a, &w1, &err),
+			 STORE_ACQ_WAIT);
+	assert_int_equal(store_inflight_acquire(f->st, STORE_KIND_BLOB, d, wait_cb, &b, &w2, &err),
+			 STORE_ACQ_WAIT);
+	assert_int_equal(store_inflight_acquire(f->st, STORE_KIND_BLOB, d, wait_cb, &c, &w3, &err),
+			 STORE_ACQ_WAIT);
+	assert_int_equal(store_inflight_waiters(f->st, STORE_KIND_BLOB, d), 3);
+	store_inflight_cancel(f->st, w3);
+	assert_int_equal(store_inflight_waiters(f->st, STORE_KIND_BLOB, d), 2);
+	/* same key, other kind: independent */
+	assert_int_equal(store_inflight_acquire(f->st, STORE_KIND_LAYER, d, wait_cb, &c, &w3, &err),
+			 STORE_ACQ_OWNER);
+	store_inflight_release(f->st, STORE_KIND_LAYER, d, NULL);
+	/* the owner downloads */
+	assert_int_equal(store_blob_begin(f->st, &fd, tmp, &err), 0);
+	assert_int_equal(write(fd, "shared", 6), 6);
+	assert_int_equal(store_blob_commit(f->st, fd, tmp, d, 6, 0, &err), 0);
+	close(fd);
+	assert_int_equal(a.calls + b.calls, 0);
+	store_inflight_release(f->st, STORE_KIND_BLOB, d, NULL);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(b.calls, 1);
+	assert_int_equal(a.code, 0);
+	assert_int_equal(c.calls, 0);
+	assert_int_equal(downloads, 1);
+	assert_int_equal(store_inflight_acquire(f->st, STORE_KIND_BLOB, d, wait_cb, &a, &w1, &err),
+			 STORE_ACQ_PRESENT);
+
+	/* a failed owner: the waiter gets its error */
+	fake_digest("doomed", d);
+	memset(&a, 0, sizeof a);
+	assert_int_equal(store_inflight_acquire(f->st, STORE_KIND_BLOB, d, wait_cb, &a, &w1, &err),
+			 STORE_ACQ_OWNER);
+	assert_int_equal(store_inflight_acquire(f->st, STORE_KIND_BLOB, d, wait_cb, &a, &w1, &err),
+			 STORE_ACQ_WAIT);
+	crisp_error(&fail, CRISP_UNAVAILABLE, 0, "registry went away");
+	store_inflight_release(f->st, STORE_KIND_BLOB, d, &fail);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(a.code, CRISP_UNAVAILABLE);
+	/* and may become the owner next */
+	assert_int_equal(store_inflight_acquire(f->st, STORE_KIND_BLOB, d, wait_cb, &a, &w1, &err),
+			 STORE_ACQ_OWNER);
+	/* left pending: store_close frees it */
+	assert_int_equal(store_inflight_acquire(f->st, STORE_KIND_BLOB, d, wait_cb, &a, &w1, &err),
+			 STORE_ACQ_WAIT);
+}
+
+static void test_chain_id(void **state)
+{
+	crisp_err_t err = CRISP_ERR_INIT;
+	char a[MF_DIGEST_SIZE], b[MF_DIGEST_SIZE], c[MF_DIGEST_SIZE], want[MF_DIGEST_SIZE] = "sha256:";
+	char cmd[512];
+	FILE *p;
+
+	(void)state;
+	fake_digest("layer0", a);
+	fake_digest("layer1", b);
+	assert_int_equal(store_chain_id(NULL, a, c, &err), 0);
+	assert_string_equal(c, a);
+	snprintf(cmd, sizeof cmd, "printf '%%s %%s' '%s' '%s' | sha256sum", a, b);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	assert_non_null(fgets(want + 7, 65, p));
+	pclose(p);
+	assert_int_equal(store_chain_id(a, b, c, &err), 0);
+	assert_string_equal(c, want);
+	/* the known vector of the OCI image spec's example is the same formula */
+	assert_int_equal(store_chain_id(a, "sha256:xyz", c, &err), -1);
+	assert_int_equal(err.code, CRISP_INVALID_ARGUMENT);
+}
+
+static void test_layer(void **state)
+{
+	struct fx *f = *state;
+	crisp_err_t err = CRISP_ERR_INIT;
+	struct store_layer l0, l1;
+	char tmp[STORE_TMPNAME_SIZE], other[MF_DIGEST_SIZE], rel[STORE_RELPATH_SIZE];
+	int dfd, fd;
+
+	put_layer(f, NULL, "base", &l0);
+	assert_int_equal(store_layer_has(f->st, l0.chainid, &err), 1);
+	assert_int_equal(store_layer_path(l0.chainid, rel, &err), 0);
+	strcat(rel, "/file");
+	assert_true(exists(f, rel));
+	put_layer(f, l0.chainid, "top", &l1);
+	assert_string_not_equal(l1.chainid, l1.diffid);
+	assert_int_equal(store_layer_open(f->st, l1.chainid, &dfd, &err), 0);
+	close(dfd);
+
+	/* diff id mismatch: DATA_LOSS, tmp removed, nothing visible */
+	fake_digest("other", other);
+	{
+		struct store_layer x;
+
+		fake_digest("x", x.diffid);
+		store_chain_id(l1.chainid, x.diffid, x.chainid, &err);
+		assert_int_equal(store_layer_begin(f->st, x.chainid, &dfd, tmp, &err), 0);
+		fd = openat(dfd, "junk", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		close(fd);
+		close(dfd);
+		assert_int_equal(store_layer_commit(f->st, tmp, l1.chainid, x.chainid, x.diffid,
+						    other, &err),
+				 -1);
+		assert_int_equal(err.code, CRISP_DATA_LOSS);
+		assert_int_equal(store_layer_has(f->st, x.chainid, &err), 0);
+		/* wrong chain id: INVALID_ARGUMENT */
+		assert_int_equal(store_layer_begin(f->st, x.chainid, &dfd, tmp, &err), 0);
+		close(dfd);
+		assert_int_equal(store_layer_commit(f->st, tmp, NULL, x.chainid, x.diffid, x.diffid,
+						    &err),
+				 -1);
+		assert_int_equal(err.code, CRISP_INVALID_ARGUMENT);
+		/* abort */
+		assert_int_equal(store_layer_begin(f->st, x.chainid, &dfd, tmp, &err), 0);
+		fd = openat(dfd, "junk", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		close(fd);
+		close(dfd);
+		store_layer_abort(f->st, tmp);
+	}
+	assert_int_equal(count_dir(f, "layers"), 2);
+	/* committing a layer that exists: kept, tmp removed */
+	put_layer(f, NULL, "base", &l0);
+	assert_int_equal(count_dir(f, "layers"), 2);
+}
+
+static int count_cb(void *arg, const struct store_image *img)
+{
+	(*(int *)arg)++;
+	assert_null(img->config);
+	return 0;
+}
+
+static void test_record_lookup(void **state)
+{
+	struct fx *f = *state;
+	crisp_err_t err = CRISP_ERR_INIT;
+	struct store_image img, out;
+	struct store_layer ls[2];
+	const char *seeds[] = { "l0", "l1" };
+	char rd[300], *names[2];
+	char ref[80];
+	char ids[MF_DIGEST_SIZE * 2];
+	int n = 0;
+
+	fake_digest("manifest", rd + 200);
+	snprintf(rd, 200, "docker.io/library/busybox@%s", rd + 200);
+	names[0] = "docker.io/library/busybox:latest";
+	names[1] = rd;
+	mk_image(f, &img, ls, "config-a", seeds, 2, names, 2);
+	record(f, &img);
+
+	assert_int_equal(store_image_lookup(f->st, img.id, &out, &err), 0);
+	assert_string_equal(out.id, img.id);
+	assert_string_equal(out.user, "1000");
+	assert_string_equal(out.verdict, "{\"allowed\":true}");
+	assert_int_equal(out.config_len, img.config_len);
+	assert_memory_equal(out.config, img.config, img.config_len);
+	assert_int_equal(out.nnames, 2);
+	assert_string_equal(out.names[0], "docker.io/library/busybox:latest"); /* tags first */
+	assert_string_equal(out.names[1], rd);
+	assert_int_equal(out.nlayers, 2);
+	assert_string_equal(out.layers[1].chainid, ls[1].chainid);
+	assert_string_equal(out.layers[1].blob, ls[1].blob);
+	assert_int_equal(out.size, 1234);
+	assert_true(out.pulled_at > 0);
+	store_image_free(&out);
+
+	assert_int_equal(store_image_lookup(f->st, img.id + 7, &out, &err), 0); /* bare hex */
+	store_image_free(&out);
+	snprintf(ref, sizeof ref, "%.12s", img.id + 7);
+	assert_int_equal(store_image_lookup(f->st, ref, &out, &err), 0);
+	assert_string_equal(out.id, img.id);
+	store_image_free(&out);
+	snprintf(ref, sizeof ref, "%.10s", img.id); /* sha256:abc */
+	assert_int_equal(store_image_lookup(f->st, ref, &out, &err), 0);
+	store_image_free(&out);
+	snprintf(ref, sizeof ref, "%.2s", img.id + 7); /* too short */
+	assert_int_equal(store_image_lookup(f->st, ref, &out, &err), -1);
+	assert_int_equal(err.code, CRISP_NOT_FOUND);
+	assert_int_equal(store_image_lookup(f->st, "docker.io/library/busybox:latest", &out, &err), 0);
+	assert_string_equal(out.id, img.id);
+	store_image_free(&out);
+	assert_int_equal(store_image_lookup(f->st, rd, &out, &err), 0);
+	store_image_free(&out);
+	assert_int_equal(store_image_lookup(f->st, "docker.io/library/nginx:latest", &out, &err), -1);
+	assert_int_equal(err.code, CRISP_NOT_FOUND);
+
+	/* ambiguous prefix: find a second id sharing the first hex digits */
+	{
+		struct store_image img2;
+		struct store_layer l2[1];
+		const char *s2[] = { "l0" };
+		char seed[32];
+
+		for (int i = 0;; i++) {
+			snprintf(seed, sizeof seed, "cfg-%d", i);
+			fake_digest(seed, ids);
+			if (memcmp(ids + 7, img.id + 7, 3) == 0 && strcmp(ids, img.id) != 0)
+				break;
+		}
+		mk_image(f, &img2, l2, seed, s2, 1, NULL, 0);
+		record(f, &img2);
+		snprintf(ref, sizeof ref, "%.3s", img.id + 7);
+		assert_int_equal(store_image_lookup(f->st, ref, &out, &err), -1);
+		assert_int_equal(err.code, CRISP_INVALID_ARGUMENT);
+		assert_non_null(strstr(err.msg, "ambiguous"));
+		/* a longer prefix resolves */
+		snprintf(ref, sizeof ref, "%.20s", img.id + 7);
+		assert_int_equal(store_image_lookup(f->st, ref, &out, &err), 0);
+		store_image_free(&out);
+	}
+
+	assert_int_equal(store_image_list(f->st, count_cb, &n, &err), 0);
+	assert_int_equal(n, 2);
+
+	/* a record whose layer is missing is refused and nothing is listed */
+	{
+		struct store_image bad = img;
+		struct store_layer bl[1];
+
+		fake_digest("nope", bad.id);
+		memset(bl, 0, sizeof bl);
+		fake_digest("never-unpacked", bl[0].diffid);
+		memcpy(bl[0].chainid, bl[0].diffid, MF_DIGEST_SIZE);
+		bad.layers = bl;
+		bad.nlayers = 1;
+		bad.names = NULL;
+		bad.nnames = 0;
+		assert_int_equal(store_image_record(f->st, &bad, &err), -1);
+		assert_int_equal(err.code, CRISP_FAILED_PRECONDITION);
+		n = 0;
+		assert_int_equal(store_image_list(f->st, count_cb, &n, &err), 0);
+		assert_int_equal(n, 2);
+		/* bad names */
+		char *bn[] = { "busybox" };
+		bad = img;
+		bad.names = bn;
+		bad.nnames = 1;
+		assert_int_equal(store_image_record(f->st, &bad, &err), -1);
+		assert_int_equal(err.code, CRISP_INVALID_ARGUMENT);
+	}
+
+	/* layers_of */
+	{
+		char ch[STORE_MAX_LAYERS][MF_DIGEST_SIZE];
+		size_t nl;
+
+		assert_int_equal(store_layers_of(f->st, img.id, ch, STORE_MAX_LAYERS, &nl, &err), 0);
+		assert_int_equal(nl, 2);
+		assert_string_equal(ch[0], ls[0].chainid);
+		assert_string_equal(ch[1], ls[1].chainid);
+	}
+}
+
+static void test_tag_moves(void **state)
+{
+	struct fx *f = *state;
+	crisp_err_t err = CRISP_ERR_INIT;
+	struct store_image a, b, out;
+	struct store_layer la[1], lb[1];
+	const char *sa[] = { "v1" }, *sb[] = { "v2" };
+	char *na[] = { "docker.io/library/app:latest", "docker.io/library/app:1" };
+	char *nb[] = { "docker.io/library/app:latest" };
+
+	mk_image(f, &a, la, "app-1", sa, 1, na, 2);
+	record(f, &a);
+	mk_image(f, &b, lb, "app-2", sb, 1, nb, 1);
+	record(f, &b);
+	assert_int_equal(store_image_lookup(f->st, "docker.io/library/app:latest", &out, &err), 0);
+	assert_string_equal(out.id, b.id);
+	store_image_free(&out);
+	assert_int_equal(store_image_lookup(f->st, a.id, &out, &err), 0);
+	assert_int_equal(out.nnames, 1);
+	assert_string_equal(out.names[0], "docker.io/library/app:1");
+	store_image_free(&out);
+	/* re-recording an image: idempotent layers, names added */
+	record(f, &a);
+	assert_int_equal(store_image_lookup(f->st, "docker.io/library/app:latest", &out, &err), 0);
+	assert_string_equal(out.id, a.id);
+	assert_int_equal(out.nlayers, 1);
+	store_image_free(&out);
+	assert_int_equal(store_image_lookup(f->st, b.id, &out, &err), 0);
+	assert_int_equal(out.nnames, 0); /* dangling, still listed */
+	store_image_free(&out);
+}
+
+static void test_remove(void **state)
+{
+	struct fx *f = *state;
+	crisp_err_t err = CRISP_ERR_INIT;
+	struct store_image a, b, out;
+	struct store_layer la[2], lb[2];
+	const char *sa[] = { "base", "a-top" }, *sb[] = { "base", "b-top" };
+	char *na[] = { "docker.io/library/a:1", "docker.io/library/a:2" };
+	char *nb[] = { "docker.io/library/b:1" };
+	char rel[STORE_RELPATH_SIZE];
+	bool removed;
+
+	mk_image(f, &a, la, "img-a", sa, 2, na, 2);
+	record(f, &a);
+	mk_image(f, &b, lb, "img-b", sb, 2, nb, 1);
+	record(f, &b);
+	assert_string_equal(la[0].chainid, lb[0].chainid); /* shared base */
+	assert_int_equal(count_dir(f, "layers"), 3);
+	assert_int_equal(count_dir(f, "blobs/sha256"), 3);
+
+	/* untag: a keeps its other tag */
+	assert_int_equal(store_image_remove(f->st, "docker.io/library/a:1", &removed, &err), 0);
+	assert_false(removed);
+	assert_int_equal(store_image_lookup(f->st, "docker.io/library/a:1", &out, &err), -1);
+	assert_int_equal(store_image_lookup(f->st, a.id, &out, &err), 0);
+	assert_int_equal(out.nnames, 1);
+	store_image_free(&out);
+
+	/* pinned: refusal changes nothing (not even the last tag) */
+	assert_int_equal(store_image_pin(f->st, a.id, "ctr-1", &err), 0);
+	assert_int_equal(store_image_pin(f->st, a.id, "ctr-1", &err), 0); /* idempotent */
+	assert_int_equal(store_image_pin(f->st, a.id, "ctr-2", &err), 0);
+	assert_int_equal(store_image_lookup(f->st, a.id, &out, &err), 0);
+	assert_int_equal(out.pins, 2);
+	store_image_free(&out);
+	assert_int_equal(store_image_remove(f->st, "docker.io/library/a:2", &removed, &err), -1);
+	assert_int_equal(err.code, CRISP_FAILED_PRECONDITION);
+	assert_int_equal(store_image_remove(f->st, a.id, &removed, &err), -1);
+	assert_int_equal(err.code, CRISP_FAILED_PRECONDITION);
+	assert_int_equal(store_image_lookup(f->st, "docker.io/library/a:2", &out, &err), 0);
+	store_image_free(&out);
+	assert_int_equal(store_image_unpin(f->st, a.id, "ctr-1", &err), 0);
+	assert_int_equal(store_image_unpin_all(f->st, "ctr-2", &err), 0);
+	assert_int_equal(store_image_pin(f->st, a.id, "bad holder!", &err), -1);
+	assert_int_equal(err.code, CRISP_INVALID_ARGUMENT);
+
+	/* last tag: the image goes; its own layer and blob go, the shared stay */
+	assert_int_equal(store_image_remove(f->st, "docker.io/library/a:2", &removed, &err), 0);
+	assert_true(removed);
+	assert_int_equal(store_image_lookup(f->st, a.id, &out, &err), -1);
+	assert_int_equal(err.code, CRISP_NOT_FOUND);
+	assert_int_equal(store_layer_has(f->st, la[1].chainid, &err), 0);
+	assert_int_equal(store_layer_has(f->st, la[0].chainid, &err), 1);
+	assert_int_equal(store_blob_has(f->st, la[1].blob, NULL, &err), 0);
+	assert_int_equal(store_blob_has(f->st, la[0].blob, NULL, &err), 1);
+	assert_int_equal(count_dir(f, "layers"), 2);
+
+	/* by prefix: removes b with everything */
+	snprintf(rel, sizeof rel, "%.12s", b.id + 7);
+	assert_int_equal(store_image_remove(f->st, rel, &removed, &err), 0);
+	assert_true(removed);
+	assert_int_equal(count_dir(f, "layers"), 0);
+	assert_int_equal(count_dir(f, "blobs/sha256"), 0);
+	assert_int_equal(store_image_remove(f->st, b.id, &removed, &err), -1);
+	assert_int_equal(err.code, CRISP_NOT_FOUND);
+	assert_int_equal(store_image_pin(f->st, b.id, "ctr-3", &err), -1);
+	assert_int_equal(err.code, CRISP_NOT_FOUND);
+}
+
+/* ---- crash consistency --------------------------------------------------- */
+
+static const char *crash_point;
+
+static void crash_hook(const char *point)
+{
+	if (strcmp(point, crash_point) == 0)
+		raise(SIGKILL);
+}
+
+/* In a child: open the store, write a whole image, die at crash_point. */
+static void crash_child(const char *dir)
+{
+	struct fx f = { 0 };
+	struct store_options o = { .test_hook = crash_hook };
+	struct store_image img;
+	struct store_layer ls[2];
+	const char *seeds[] = { "crash-0", "crash-1" };
+	char *names[] = { "docker.io/library/crash:latest" };
+	crisp_err_t err = CRISP_ERR_INIT;
+	int fd, dfd;
+	char tmp[STORE_TMPNAME_SIZE], tmp2[STORE_TMPNAME_SIZE], d[MF_DIGEST_SIZE];
+
+	strcpy(f.dir, dir);
+	f.dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (store_open(dir, &o, &f.st, &err) < 0)
+		_exit(3);
+	/* leftovers of a pull in progress: a tmp blob and a tmp layer */
+	if (store_blob_begin(f.st, &fd, tmp, &err) < 0 || write(fd, "partial", 7) != 7)
+		_exit(4);
+	fake_digest("lay", d);
+	if (store_layer_begin(f.st, d, &dfd, tmp2, &err) < 0)
+		_exit(5);
+	mk_image(&f, &img, ls, "crash-img", seeds, 2, names, 1);
+	store_image_record(f.st, &img, &err);
+	_exit(6); /* not reached for the points tested */
+}
+
+static void test_crash(void **state)
+{
+	struct fx *f = *state;
+	const char *points[] = { "blob:written", "layer:unpacked", "record:before-commit" };
+	crisp_err_t err = CRISP_ERR_INIT;
+	struct store_image good, out;
+	struct store_layer lg[1];
+	const char *sg[] = { "good" };
+	char *ng[] = { "docker.io/library/good:1" };
+
+	mk_image(f, &good, lg, "good-img", sg, 1, ng, 1);
+	record(f, &good);
+	store_close(f->st);
+	f->st = NULL;
+
+	for (size_t i = 0; i < ARRAY_SIZE(points); i++) {
+		pid_t pid;
+		int status;
+		int n = 0;
+
+		crash_point = points[i];
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0)
+			crash_child(f->dir);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFSIGNALED(status));
+		assert_int_equal(WTERMSIG(status), SIGKILL);
+		/* the child left temp files behind */
+		assert_true(count_dir(f, "tmp") >= 1);
+
+		reopen(f, NULL);
+		/* nothing partial listed, temp files collected */
+		assert_int_equal(store_image_list(f->st, count_cb, &n, &err), 0);
+		assert_int_equal(n, 1);
+		assert_int_equal(store_image_lookup(f->st, "docker.io/library/crash:latest", &out, &err),
+				 -1);
+		assert_int_equal(err.code, CRISP_NOT_FOUND);
+		assert_int_equal(count_dir(f, "tmp"), 0);
+		/* only the good image's layer and blob remain */
+		assert_int_equal(count_dir(f, "layers"), 1);
+		assert_int_equal(count_dir(f, "blobs/sha256"), 1);
+		assert_int_equal(store_image_lookup(f->st, "docker.io/library/good:1", &out, &err), 0);
+		assert_string_equal(out.id, good.id);
+		store_image_free(&out);
+		store_close(f->st);
+		f->st = NULL;
+	}
+	/* a new record works after all that, and survives a reopen */
+	reopen(f, NULL);
+	{
+		struct store_image img;
+		struct store_layer ls[2];
+		const char *seeds[] = { "crash-0", "crash-1" };
+		char *names[] = { "docker.io/library/crash:latest" };
+
+		mk_image(f, &img, ls, "crash-img", seeds, 2, names, 1);
+		record(f, &img);
+	}
+	reopen(f, NULL);
+	assert_int_equal(store_image_lookup(f->st, "docker.io/library/crash:latest", &out, &err), 0);
+	assert_int_equal(out.nlayers, 2);
+	store_image_free(&out);
+	assert_int_equal(count_dir(f, "layers"), 3);
+}
+
+/* GC at open: unreferenced blobs/layers and junk go; grace keeps young ones. */
+static void test_gc(void **state)
+{
+	struct fx *f = *state;
+	struct store_layer l;
+	struct store_options keep = { .gc_grace_s = 3600 };
+	int fd;
+
+	put_layer(f, NULL, "orphan", &l);
+	fd = openat(f->dirfd, "blobs/sha256/not-a-digest", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	close(fd);
+	assert_int_equal(symlinkat("/etc", f->dirfd, "layers/evil"), 0);
+	reopen(f, &keep);
+	assert_int_equal(count_dir(f, "layers"), 1);       /* young orphan kept */
+	assert_int_equal(count_dir(f, "blobs/sha256"), 1); /* junk gone */
+	reopen(f, NULL);
+	assert_int_equal(count_dir(f, "layers"), 0);
+	assert_int_equal(count_dir(f, "blobs/sha256"), 0);
+	assert_true(exists(f, "images.db"));
+	{
+		uint64_t bytes = 0, inodes = 0;
+		crisp_err_t err = CRISP_ERR_INIT;
+
+		assert_int_equal(store_usage(f->st, &bytes, &inodes, &err), 0);
+		assert_true(bytes > 0 && inodes >= 5);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_open_layout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blob, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_inflight, setup, teardown),
+		cmocka_unit_test(test_chain_id),
+		cmocka_unit_test_setup_teardown(test_layer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_record_lookup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tag_moves, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_crash, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gc, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
