@@ -93,8 +93,12 @@ $(B)/libcrisp.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+# execd re-validates every CRI request it is sent with frontd's validator
+# (pure code): frontd's checks are a convenience, execd's are the boundary.
+EXTRA_execd := $(B)/obj/frontd/validate.o $(B)/obj/frontd/validate_rules.o
+
 define daemon_rule
-$$(BIN_$(1)): $$(patsubst %.c,$(B)/obj/%.o,$$(wildcard $(1)/*.c)) $(B)/libcrisp.a
+$$(BIN_$(1)): $$(patsubst %.c,$(B)/obj/%.o,$$(wildcard $(1)/*.c)) $$(EXTRA_$(1)) $(B)/libcrisp.a
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS)
 endef

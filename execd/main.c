@@ -16,12 +16,14 @@
 #include "common/log.h"
 #include "common/sandbox.h"
 #include "common/util.h"
+#include "execd/pods.h"
 #include "ipc/role.h"
 
 struct execd {
 	struct role_ctx role;
 	struct role_args args;
 	char state_dir[4096];
+	struct execd_pods pods;
 };
 
 /* RuntimeReady: execd runs as root, sees a cgroup hierarchy, and can write
@@ -49,12 +51,47 @@ static void on_runtime_status(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 		log_warn("RUNTIME_STATUS answer: %s", err.msg);
 }
 
+#define POD_HANDLER(name, fn)                                                   \
+	static void name(struct ipc_chan *ch, struct ipc_msg *m, void *arg)     \
+	{                                                                       \
+		struct role_ctx *r = arg;                                       \
+		fn(ch, m, &((struct execd *)r->arg)->pods);                     \
+	}
+POD_HANDLER(on_pod_run, pods_on_run)
+POD_HANDLER(on_pod_stop, pods_on_stop)
+POD_HANDLER(on_pod_remove, pods_on_remove)
+POD_HANDLER(on_pod_status, pods_on_status)
+POD_HANDLER(on_pod_list, pods_on_list)
+
 static const struct ipc_handler handlers[] = {
 	ROLE_COMMON_HANDLERS,
 	{ IPC_RUNTIME_STATUS, on_runtime_status },
+	{ IPC_POD_RUN, on_pod_run },
+	{ IPC_POD_STOP, on_pod_stop },
+	{ IPC_POD_REMOVE, on_pod_remove },
+	{ IPC_POD_STATUS, on_pod_status },
+	{ IPC_POD_LIST, on_pod_list },
 };
 
-static const struct role_ops ops = { 0 };
+static void peer_changed(struct role_ctx *r, enum crisp_role peer, bool up)
+{
+	struct execd *x = r->arg;
+
+	if (peer == ROLE_NETD && up)
+		pods_netd_up(&x->pods);
+}
+
+static void stop(struct role_ctx *r)
+{
+	struct execd *x = r->arg;
+
+	pods_close(&x->pods);
+}
+
+static const struct role_ops ops = {
+	.peer_changed = peer_changed,
+	.stop = stop,
+};
 
 int main(int argc, char **argv)
 {
@@ -64,6 +101,8 @@ int main(int argc, char **argv)
 	role_parse_args(argc, argv, &x.args);
 	role_init(&x.role, ROLE_EXECD, &ops, handlers, ARRAY_SIZE(handlers), &x);
 	snprintf(x.state_dir, sizeof x.state_dir, "%s/execd", x.args.root);
+	if (pods_init(&x.pods, &x.role, x.args.root, x.args.runroot, &err) < 0)
+		fatal("%s", err.msg);
 	if (sandbox_apply_role(ROLE_EXECD, &x.args, &err) < 0)
 		fatal("sandbox: %s", err.msg);
 	return role_run(&x.role);

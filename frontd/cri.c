@@ -328,6 +328,41 @@ static void cri_image_fs_info(struct grpc_call *call, const uint8_t *req, size_t
 	protobuf_c_message_free_unpacked(rq, NULL);
 }
 
+/* ---- pod sandboxes: execd owns them ---- */
+
+/*
+ * FORWARD(fn, crireq, wrap, WRAP, IPCTYPE, ans): decode and validate the CRI
+ * request, send it to execd wrapped in cipc.<wrap> (execd validates it
+ * again), and answer with the CRI response execd wrapped in cipc.<ans>.
+ */
+#define FORWARD(fn, crireq, wrap, WRAP, IPCTYPE, ans, Ans)                                      \
+	static void fn##_reply(struct grpc_call *call, const ProtobufCMessage *a)               \
+	{                                                                                       \
+		const Cipc__##Ans *w = (const Cipc__##Ans *)a;                                  \
+		if (w->resp == NULL)                                                            \
+			grpc_call_finish(call, CRISP_INTERNAL, "execd answered nothing");       \
+		else                                                                            \
+			reply_pb(call, &w->resp->base);                                         \
+	}                                                                                       \
+	static void fn(struct grpc_call *call, const uint8_t *req, size_t len, void *arg)       \
+	{                                                                                       \
+		ProtobufCMessage *rq = decode(call, &runtime__v1__##crireq##__descriptor, req, len); \
+		Cipc__##WRAP w = CIPC__##wrap##__INIT;                                          \
+		if (rq == NULL)                                                                 \
+			return;                                                                 \
+		w.req = (void *)rq;                                                             \
+		forward(arg, call, ROLE_EXECD, IPCTYPE, &w.base, fn##_reply);                   \
+		protobuf_c_message_free_unpacked(rq, NULL);                                     \
+	}
+
+FORWARD(cri_run_pod_sandbox, run_pod_sandbox_request, POD_RUN, PodRun, IPC_POD_RUN, pod_run_ans, PodRunAns)
+FORWARD(cri_stop_pod_sandbox, stop_pod_sandbox_request, POD_STOP, PodStop, IPC_POD_STOP, pod_stop_ans, PodStopAns)
+FORWARD(cri_remove_pod_sandbox, remove_pod_sandbox_request, POD_REMOVE, PodRemove, IPC_POD_REMOVE, pod_remove_ans,
+	PodRemoveAns)
+FORWARD(cri_pod_sandbox_status, pod_sandbox_status_request, POD_STATUS, PodStatus, IPC_POD_STATUS, pod_status_ans,
+	PodStatusAns)
+FORWARD(cri_list_pod_sandbox, list_pod_sandbox_request, POD_LIST, PodList, IPC_POD_LIST, pod_list_ans, PodListAns)
+
 /* ---- everything whose backend is not built yet ---- */
 
 /* The request is still decoded and validated: a malformed one is
@@ -353,11 +388,6 @@ static void unimplemented(struct grpc_call *call, const char *method, const char
 		unimplemented(call, method, owner, &runtime__v1__##desc##__descriptor, req, len); \
 	}
 
-UNIMPL(cri_run_pod_sandbox, "RunPodSandbox", "execd", run_pod_sandbox_request)
-UNIMPL(cri_stop_pod_sandbox, "StopPodSandbox", "execd", stop_pod_sandbox_request)
-UNIMPL(cri_remove_pod_sandbox, "RemovePodSandbox", "execd", remove_pod_sandbox_request)
-UNIMPL(cri_pod_sandbox_status, "PodSandboxStatus", "execd", pod_sandbox_status_request)
-UNIMPL(cri_list_pod_sandbox, "ListPodSandbox", "execd", list_pod_sandbox_request)
 UNIMPL(cri_create_container, "CreateContainer", "execd", create_container_request)
 UNIMPL(cri_start_container, "StartContainer", "execd", start_container_request)
 UNIMPL(cri_stop_container, "StopContainer", "execd", stop_container_request)

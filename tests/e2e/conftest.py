@@ -8,6 +8,7 @@ started is ended by pid even when a test fails.
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -31,12 +32,16 @@ SAN_ENV = {
     "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
 }
 
+# A bridge on a private subnet that routes nowhere; host-local keeps its
+# reservations in the test's own directory (IPAM_DIR is replaced).
+BRIDGE = "crisptest0"
 CNI_BRIDGE = """{
   "cniVersion": "1.0.0",
   "name": "crisp-test",
   "plugins": [
+    {"type": "loopback"},
     {"type": "bridge", "bridge": "crisptest0", "isGateway": true, "ipMasq": false,
-     "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.250.0.0/24"}]]}},
+     "ipam": {"type": "host-local", "dataDir": "IPAM_DIR", "ranges": [[{"subnet": "10.250.0.0/24"}]]}},
     {"type": "portmap", "capabilities": {"portMappings": true}}
   ]
 }
@@ -212,11 +217,24 @@ def cri():
     return crigen.load()
 
 
+def unmount_below(d):
+    """Lazily unmount everything mounted below d (pinned namespaces, netd's
+    netns directory), deepest first."""
+    with open("/proc/self/mountinfo") as f:
+        mounts = [line.split()[4] for line in f]
+    for m in sorted((m for m in mounts if m.startswith(d + "/")), reverse=True):
+        subprocess.run(["umount", "-l", m], capture_output=True)
+
+
 @pytest.fixture
 def tmpdir_short():
     # Unix socket paths are limited to 107 bytes: keep the prefix short.
-    with tempfile.TemporaryDirectory(prefix="crisp-e2e-", dir="/tmp") as d:
+    d = tempfile.mkdtemp(prefix="crisp-e2e-", dir="/tmp")
+    try:
         yield d
+    finally:
+        unmount_below(d)
+        shutil.rmtree(d, ignore_errors=True)
 
 
 SANITIZER_MARKS = ("runtime error:", "AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer")
@@ -234,11 +252,19 @@ def assert_no_sanitizer_report(c):
 def crisp(tmpdir_short):
     c = Crisp(tmpdir_short)
     with open(os.path.join(c.cni_dir, "10-test.conflist"), "w") as f:
-        f.write(CNI_BRIDGE)
+        f.write(CNI_BRIDGE.replace("IPAM_DIR", os.path.join(tmpdir_short, "ipam")))
     c.start()
     yield c
     c.stop()
+    cleanup_host(c)
     assert_no_sanitizer_report(c)
+
+
+def cleanup_host(c):
+    """What a test's pods may leave on the host if crisp failed to: pinned
+    namespaces (unmounted), the test bridge."""
+    unmount_below(c.runroot)
+    subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True)
 
 
 @pytest.fixture

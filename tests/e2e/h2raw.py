@@ -793,7 +793,7 @@ def watched_crisp(tmpdir, monkeypatch, rss_tol_kb=None, log_level="debug"):
     c = conftest.Crisp(tmpdir)
     c.write_conf(log_level=log_level)
     with open(os.path.join(c.cni_dir, "10-test.conflist"), "w") as f:
-        f.write(conftest.CNI_BRIDGE)
+        f.write(conftest.CNI_BRIDGE.replace("IPAM_DIR", os.path.join(tmpdir, "ipam")))
     c.start()
     try:
         yield FrontWatch(c, rss_tol_kb or rss_tolerance_kb(conftest.BUILD))

@@ -1,0 +1,45 @@
+/*
+ * execd: pod sandboxes (RunPodSandbox, StopPodSandbox, RemovePodSandbox,
+ * PodSandboxStatus, ListPodSandbox).
+ *
+ * A pod is a record in execd's state database plus, under
+ * <runroot>/pods/<id>/: its hostname, resolv.conf and hosts files, and its
+ * UTS and IPC namespaces pinned by bind mounts (ns/uts, ns/ipc; no infra
+ * process: nothing to pull, nothing to keep alive).  Its network namespace
+ * is netd's (NET_SETUP / NET_TEARDOWN); host-network pods get none.
+ * Sysctls are applied inside the pod's own namespaces, only the namespaced
+ * keys, and refused when the namespace is the host's.
+ *
+ * Every request is validated again here (frontd's checks are a convenience)
+ * and recorded before it is answered; a create that fails half way is
+ * rolled back, and one interrupted by a crash is rolled back at the next
+ * start (state_recover).
+ */
+#ifndef EXECD_PODS_H
+#define EXECD_PODS_H
+
+#include <limits.h>
+
+#include "execd/state.h"
+#include "ipc/role.h"
+
+struct execd_pods {
+	struct role_ctx *role;
+	struct state *st;
+	char pods_dir[PATH_MAX]; /* <runroot>/pods */
+	struct state_recovery *pending_rollback; /* CREATING pods found at start */
+	size_t npending;
+};
+
+int pods_init(struct execd_pods *p, struct role_ctx *r, const char *root, const char *runroot, crisp_err_t *err);
+void pods_close(struct execd_pods *p);
+/* netd (re)connected: finish rolling back pods found half made at start. */
+void pods_netd_up(struct execd_pods *p);
+
+void pods_on_run(struct ipc_chan *ch, struct ipc_msg *m, struct execd_pods *p);
+void pods_on_stop(struct ipc_chan *ch, struct ipc_msg *m, struct execd_pods *p);
+void pods_on_remove(struct ipc_chan *ch, struct ipc_msg *m, struct execd_pods *p);
+void pods_on_status(struct ipc_chan *ch, struct ipc_msg *m, struct execd_pods *p);
+void pods_on_list(struct ipc_chan *ch, struct ipc_msg *m, struct execd_pods *p);
+
+#endif

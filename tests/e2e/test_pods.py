@@ -1,0 +1,185 @@
+"""Pod sandboxes end to end: RunPodSandbox through frontd, execd (state,
+pinned namespaces, files) and netd (a real CNI bridge), then status, list,
+stop and remove; every refusal and every cleanup checked on the host."""
+
+import os
+import signal
+import subprocess
+import time
+
+import grpc
+import pytest
+
+NS = "crisp-e2e"
+
+
+def pod_config(pb, name="web", attempt=0, host_net=False, sysctls=None, labels=None):
+    md = pb.PodSandboxMetadata(name=name, namespace=NS, uid=f"uid-{name}", attempt=attempt)
+    nso = pb.NamespaceOption(network=pb.NODE if host_net else pb.POD, pid=pb.CONTAINER, ipc=pb.POD)
+    linux = pb.LinuxPodSandboxConfig(
+        sysctls=sysctls or {},
+        security_context=pb.LinuxSandboxSecurityContext(namespace_options=nso))
+    return pb.PodSandboxConfig(
+        metadata=md, hostname=f"{name}-host", log_directory=f"/var/log/pods/{NS}_{name}_uid-{name}",
+        dns_config=pb.DNSConfig(servers=["10.250.0.10"], searches=["svc.cluster.local"], options=["ndots:5"]),
+        labels=labels or {"app": name, "io.kubernetes.pod.namespace": NS},
+        annotations={"note": "e2e"}, linux=linux)
+
+
+def run(crisp, pb, **kw):
+    return crisp.runtime().RunPodSandbox(pb.RunPodSandboxRequest(config=pod_config(pb, **kw)), timeout=60).pod_sandbox_id
+
+
+def status(crisp, pb, pid):
+    return crisp.runtime().PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=pid), timeout=10).status
+
+
+def mounted(path_part):
+    with open("/proc/self/mountinfo") as f:
+        return any(path_part in line for line in f)
+
+
+def nsenter(flag, pin, *cmd):
+    return subprocess.run(["nsenter", f"{flag}={pin}", *cmd], capture_output=True, text=True, timeout=10)
+
+
+def test_pod_lifecycle(crisp, cri):
+    pb, _ = cri
+    pid = run(crisp, pb, sysctls={"kernel.shm_rmid_forced": "1", "net.ipv4.ping_group_range": "0 0"})
+    assert len(pid) == 64 and all(c in "0123456789abcdef" for c in pid)
+    st = status(crisp, pb, pid)
+    assert st.state == pb.SANDBOX_READY
+    assert st.metadata.name == "web" and st.metadata.namespace == NS and st.metadata.uid == "uid-web"
+    assert st.network.ip.startswith("10.250.0."), st.network
+    assert st.labels["app"] == "web" and st.annotations["note"] == "e2e"
+    assert abs(st.created_at - time.time_ns()) < 60 * 10**9
+    assert st.linux.namespaces.options.network == pb.POD
+    ip = st.network.ip
+
+    # The pod's own namespaces, pinned, with its hostname and sysctls.
+    poddir = os.path.join(crisp.runroot, "pods", pid)
+    r = nsenter("--uts", os.path.join(poddir, "ns", "uts"), "hostname")
+    assert r.stdout.strip() == "web-host", r
+    r = nsenter("--ipc", os.path.join(poddir, "ns", "ipc"), "cat", "/proc/sys/kernel/shm_rmid_forced")
+    assert r.stdout.strip() == "1", r
+    netns = os.path.join(crisp.runroot, "netns", pid)
+    r = nsenter("--net", netns, "cat", "/proc/sys/net/ipv4/ping_group_range")
+    assert r.stdout.split() == ["0", "0"], r
+    r = nsenter("--net", netns, "ip", "-4", "-o", "addr", "show", "eth0")
+    assert ip in r.stdout, r
+    with open(os.path.join(poddir, "resolv.conf")) as f:
+        resolv = f.read()
+    assert "nameserver 10.250.0.10" in resolv and "search svc.cluster.local" in resolv and "options ndots:5" in resolv
+    with open(os.path.join(poddir, "hosts")) as f:
+        assert f"{ip}\tweb-host" in f.read()
+
+    # Listing, with filters.
+    items = crisp.runtime().ListPodSandbox(pb.ListPodSandboxRequest(), timeout=10).items
+    assert [p.id for p in items] == [pid]
+    f = pb.PodSandboxFilter(label_selector={"app": "web"})
+    assert len(crisp.runtime().ListPodSandbox(pb.ListPodSandboxRequest(filter=f), timeout=10).items) == 1
+    f = pb.PodSandboxFilter(label_selector={"app": "db"})
+    assert len(crisp.runtime().ListPodSandbox(pb.ListPodSandboxRequest(filter=f), timeout=10).items) == 0
+    f = pb.PodSandboxFilter(id=pid[:12], state=pb.PodSandboxStateValue(state=pb.SANDBOX_READY))
+    assert len(crisp.runtime().ListPodSandbox(pb.ListPodSandboxRequest(filter=f), timeout=10).items) == 1
+    # A unique prefix works for status too.
+    assert status(crisp, pb, pid[:10]).id == pid
+
+    # The same name again: ALREADY_EXISTS naming the owner.
+    with pytest.raises(grpc.RpcError) as e:
+        run(crisp, pb)
+    assert e.value.code() == grpc.StatusCode.ALREADY_EXISTS and pid in e.value.details()
+
+    # Stop: NOTREADY, network released (host-local forgets the address).
+    crisp.runtime().StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pid), timeout=60)
+    assert status(crisp, pb, pid).state == pb.SANDBOX_NOTREADY
+    assert not os.path.exists(netns)
+    ipam = os.path.join(crisp.tmp, "ipam", "crisp-test")
+    assert ip not in (os.listdir(ipam) if os.path.isdir(ipam) else [])
+    crisp.runtime().StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pid), timeout=60)  # idempotent
+
+    # Remove: gone, pins unmounted, directory removed; then idempotent.
+    crisp.runtime().RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pid), timeout=60)
+    with pytest.raises(grpc.RpcError) as e:
+        status(crisp, pb, pid)
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    assert not os.path.exists(poddir)
+    assert not mounted(pid)
+    crisp.runtime().RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pid), timeout=60)
+    crisp.runtime().StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pid), timeout=60)
+    assert len(crisp.runtime().ListPodSandbox(pb.ListPodSandboxRequest(), timeout=10).items) == 0
+
+
+def test_remove_without_stop_and_two_pods(crisp, cri):
+    pb, _ = cri
+    a = run(crisp, pb, name="a")
+    b = run(crisp, pb, name="b")
+    ia, ib = status(crisp, pb, a).network.ip, status(crisp, pb, b).network.ip
+    assert ia != ib
+    # The two pods reach each other over the bridge.
+    r = nsenter("--net", os.path.join(crisp.runroot, "netns", a), "busybox", "ping", "-c1", "-W2", ib)
+    assert r.returncode == 0, r
+    for p in (a, b):
+        crisp.runtime().RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=p), timeout=60)
+        assert not mounted(p)
+    assert len(crisp.runtime().ListPodSandbox(pb.ListPodSandboxRequest(), timeout=10).items) == 0
+
+
+def test_host_network_pod(crisp, cri):
+    pb, _ = cri
+    pid = run(crisp, pb, name="hostnet", host_net=True)
+    st = status(crisp, pb, pid)
+    assert st.state == pb.SANDBOX_READY and st.network.ip == ""
+    assert st.linux.namespaces.options.network == pb.NODE
+    assert not os.path.exists(os.path.join(crisp.runroot, "netns", pid))
+    crisp.runtime().RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pid), timeout=60)
+
+
+def test_refusals_leave_nothing(crisp, cri):
+    pb, _ = cri
+    cases = [
+        (dict(name="s1", sysctls={"vm.swappiness": "10"}), grpc.StatusCode.INVALID_ARGUMENT, "not namespaced"),
+        (dict(name="s2", host_net=True, sysctls={"net.ipv4.ping_group_range": "0 0"}),
+         grpc.StatusCode.INVALID_ARGUMENT, "host's network"),
+        (dict(name="s3", sysctls={"kernel.shm_rmid_forced": "not-a-number"}),
+         grpc.StatusCode.INVALID_ARGUMENT, "sysctl"),
+    ]
+    for kw, code, text in cases:
+        with pytest.raises(grpc.RpcError) as e:
+            run(crisp, pb, **kw)
+        assert e.value.code() == code and text in e.value.details(), (kw, e.value.details())
+    # Nothing half made: no record, no directory, no pin, no address.
+    assert len(crisp.runtime().ListPodSandbox(pb.ListPodSandboxRequest(), timeout=10).items) == 0
+    assert os.listdir(os.path.join(crisp.runroot, "pods")) == []
+    assert not mounted(os.path.join(crisp.runroot, "pods"))
+    ipam = os.path.join(crisp.tmp, "ipam", "crisp-test")
+    assert not [n for n in (os.listdir(ipam) if os.path.isdir(ipam) else []) if n.startswith("10.")]
+
+
+def test_no_network_config_is_a_clear_error(crisp, cri):
+    pb, _ = cri
+    os.unlink(os.path.join(crisp.cni_dir, "10-test.conflist"))
+    with pytest.raises(grpc.RpcError) as e:
+        run(crisp, pb, name="nonet")
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION, e.value.details()
+    assert crisp.cni_dir in e.value.details()
+    assert len(crisp.runtime().ListPodSandbox(pb.ListPodSandboxRequest(), timeout=10).items) == 0
+
+
+def test_pods_survive_execd_and_crisp_restarts(crisp, cri):
+    pb, _ = cri
+    pid = run(crisp, pb, name="durable")
+    ip = status(crisp, pb, pid).network.ip
+    roles = crisp.wait_roles()
+    os.kill(roles["crisp-execd"], signal.SIGKILL)
+    crisp.wait_roles(exclude={"crisp-execd": roles["crisp-execd"]})
+    st = status(crisp, pb, pid)
+    assert st.state == pb.SANDBOX_READY and st.network.ip == ip
+    # All of crisp down and up again: the record, pins and address stay.
+    crisp.stop()
+    crisp.start()
+    st = status(crisp, pb, pid)
+    assert st.state == pb.SANDBOX_READY and st.network.ip == ip
+    assert mounted(pid)
+    crisp.runtime().RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pid), timeout=60)
+    assert not mounted(pid)
