@@ -183,3 +183,38 @@ def test_pods_survive_execd_and_crisp_restarts(crisp, cri):
     assert mounted(pid)
     crisp.runtime().RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pid), timeout=60)
     assert not mounted(pid)
+
+
+def test_netd_killed_between_add_and_remove_releases_ip(crisp, cri):
+    pb, _ = cri
+    pid = run(crisp, pb, name="netkill")
+    ip = status(crisp, pb, pid).network.ip
+    ipam = os.path.join(crisp.tmp, "ipam", "crisp-test")
+    assert ip in os.listdir(ipam)
+    roles = crisp.wait_roles()
+    os.kill(roles["crisp-netd"], signal.SIGKILL)
+    crisp.wait_roles(exclude={"crisp-netd": roles["crisp-netd"]})
+    # DEL from netd's durable cache, with the same prevResult.
+    crisp.runtime().RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pid), timeout=60)
+    assert ip not in os.listdir(ipam)
+    assert not mounted(pid)
+
+
+def test_create_remove_cycles_leave_nothing(crisp, cri):
+    pb, _ = cri
+    ipam = os.path.join(crisp.tmp, "ipam", "crisp-test")
+    with open("/proc/self/mountinfo") as f:
+        mounts_before = len(f.readlines())
+    links_before = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout.count("\n")
+    for i in range(20):
+        pid = run(crisp, pb, name=f"cycle{i}")
+        crisp.runtime().RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pid), timeout=60)
+    assert len(crisp.runtime().ListPodSandbox(pb.ListPodSandboxRequest(), timeout=10).items) == 0
+    assert not [n for n in os.listdir(ipam) if n.startswith("10.")]
+    assert os.listdir(os.path.join(crisp.runroot, "pods")) == []
+    assert os.listdir(os.path.join(crisp.runroot, "netns")) == []
+    with open("/proc/self/mountinfo") as f:
+        assert len(f.readlines()) == mounts_before
+    # veths are gone; the bridge itself may stay (created by the first pod).
+    links_after = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout.count("\n")
+    assert links_after <= links_before + 1
