@@ -81,6 +81,13 @@ static void peer_changed(struct role_ctx *r, enum crisp_role peer, bool up)
 		pods_netd_up(&x->pods);
 }
 
+static void config_apply(struct role_ctx *r, const Cipc__Config *c)
+{
+	struct execd *x = r->arg;
+
+	pods_set_policy_path(&x->pods, c->runtime_policy);
+}
+
 static void stop(struct role_ctx *r)
 {
 	struct execd *x = r->arg;
@@ -89,6 +96,7 @@ static void stop(struct role_ctx *r)
 }
 
 static const struct role_ops ops = {
+	.config_apply = config_apply,
 	.peer_changed = peer_changed,
 	.stop = stop,
 };

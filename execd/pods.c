@@ -296,6 +296,62 @@ static void net_teardown_bg(struct execd_pods *p, const char *id, const char *na
 	}
 }
 
+/* ---- runtime policy ---- */
+
+void pods_set_policy_path(struct execd_pods *p, const char *path)
+{
+	if (strcmp(p->policy_path, path ? path : "") != 0) {
+		crisp_strlcpy(p->policy_path, path ? path : "", sizeof p->policy_path);
+		p->policy_loaded = false;
+	}
+}
+
+/* (Re)load the policy when the file is new or changed since last time.  A
+ * missing file means the embedded default; one that does not parse fails
+ * closed until it is fixed. */
+static void policy_refresh(struct execd_pods *p)
+{
+	struct stat st;
+	crisp_err_t err = CRISP_ERR_INIT;
+	bool have = p->policy_path[0] && stat(p->policy_path, &st) == 0;
+	char *buf = NULL;
+	struct rp_policy np;
+	int r;
+
+	if (p->policy_loaded && !have && p->policy_st.st_ino == 0)
+		return;
+	if (p->policy_loaded && have && st.st_ino == p->policy_st.st_ino && st.st_mtim.tv_sec == p->policy_st.st_mtim.tv_sec &&
+	    st.st_mtim.tv_nsec == p->policy_st.st_mtim.tv_nsec && st.st_size == p->policy_st.st_size)
+		return;
+	if (!have) {
+		r = rp_default(&np, &err);
+		memset(&st, 0, sizeof st);
+	} else if (!S_ISREG(st.st_mode) || st.st_size > (1 << 20) || (buf = malloc((size_t)st.st_size + 1)) == NULL) {
+		r = crisp_error(&err, CRISP_INVALID_ARGUMENT, 0, "not a regular file under 1 MiB");
+	} else {
+		int fd = open(p->policy_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0 || crisp_read_all(fd, buf, (size_t)st.st_size) < 0)
+			r = crisp_error(&err, CRISP_INVALID_ARGUMENT, errno, "read");
+		else
+			r = rp_parse(buf, (size_t)st.st_size, &np, &err);
+		if (fd >= 0)
+			close(fd);
+	}
+	free(buf);
+	if (p->policy_ok)
+		rp_free(&p->policy);
+	p->policy_loaded = true;
+	p->policy_st = st;
+	p->policy_ok = r == 0;
+	if (r == 0) {
+		p->policy = np;
+		log_info("runtime policy: %s", have ? p->policy_path : "embedded default");
+	} else {
+		snprintf(p->policy_err, sizeof p->policy_err, "runtime policy %.200s: %.250s", p->policy_path, err.msg);
+		log_error("%s: new pods are refused until it is fixed", p->policy_err);
+	}
+}
+
 /* ---- RunPodSandbox ---- */
 
 static void op_free(struct pod_op *op)
@@ -426,6 +482,15 @@ void pods_on_run(struct ipc_chan *ch, struct ipc_msg *m, struct execd_pods *p)
 	const Runtime__V1__PodSandboxConfig *c = rq->config;
 	const Runtime__V1__NamespaceOption *nso = ns_options(c);
 	bool host_net = nso && nso->network == NS_NODE, host_ipc = nso && nso->ipc == NS_NODE;
+	policy_refresh(p);
+	if (!p->policy_ok) {
+		crisp_error(&err, CRISP_FAILED_PRECONDITION, 0, "%s", p->policy_err);
+		goto refuse;
+	}
+	struct rp_pod prq = { .ns = c->metadata->namespace_, .host_network = host_net, .host_ipc = host_ipc,
+			      .host_pid = nso && nso->pid == NS_NODE, .runtime_handler = rq->runtime_handler };
+	if (rp_check_pod(&p->policy, &prq, &err) < 0)
+		goto refuse;
 	if (rq->runtime_handler[0] != '\0') {
 		crisp_error(&err, CRISP_INVALID_ARGUMENT, 0,
 			    "runtime handler \"%.64s\" is not configured (only the default handler exists)",
@@ -956,6 +1021,9 @@ void pods_netd_up(struct execd_pods *p)
 
 void pods_close(struct execd_pods *p)
 {
+	if (p->policy_ok)
+		rp_free(&p->policy);
+	p->policy_ok = false;
 	free(p->pending_rollback);
 	p->pending_rollback = NULL;
 	if (p->st)

@@ -20,8 +20,11 @@
 
 #include <limits.h>
 
+#include <sys/stat.h>
+
 #include "execd/state.h"
 #include "ipc/role.h"
+#include "policy/runtime.h"
 
 struct execd_pods {
 	struct role_ctx *role;
@@ -29,7 +32,18 @@ struct execd_pods {
 	char pods_dir[PATH_MAX]; /* <runroot>/pods */
 	struct state_recovery *pending_rollback; /* CREATING pods found at start */
 	size_t npending;
+	/* runtime admission policy (policy/runtime.h), re-read when the file
+	 * changes; a file that does not parse refuses every new pod */
+	char policy_path[PATH_MAX];
+	struct rp_policy policy;
+	bool policy_ok;
+	char policy_err[CRISP_ERR_MSG_MAX];
+	struct stat policy_st;
+	bool policy_loaded;
 };
+
+/* The configured policy file (empty: the embedded default). */
+void pods_set_policy_path(struct execd_pods *p, const char *path);
 
 int pods_init(struct execd_pods *p, struct role_ctx *r, const char *root, const char *runroot, crisp_err_t *err);
 void pods_close(struct execd_pods *p);

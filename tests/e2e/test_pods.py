@@ -218,3 +218,38 @@ def test_create_remove_cycles_leave_nothing(crisp, cri):
     # veths are gone; the bridge itself may stay (created by the first pod).
     links_after = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout.count("\n")
     assert links_after <= links_before + 1
+
+
+def test_runtime_policy_enforced_in_execd(crisp, cri):
+    import json
+    pb, _ = cri
+    policy = os.path.join(crisp.tmp, "runtime-policy.json")
+    with open(policy, "w") as f:
+        json.dump({"default": {"hostNetwork": False},
+                   "namespaces": {"kube-system": {"hostNetwork": True}}}, f)
+    crisp.write_conf(extra=f"[execd]\nruntime_policy = {policy}\n")
+    crisp.proc.send_signal(signal.SIGHUP)
+    t0 = time.monotonic()
+    while "configuration 2 committed" not in crisp.logtext():
+        assert time.monotonic() - t0 < 5
+        time.sleep(0.05)
+    with pytest.raises(grpc.RpcError) as e:
+        run(crisp, pb, name="hn", host_net=True)
+    assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "runtime policy (default): hostNetwork is not allowed" in e.value.details()
+    # A namespace of its own may (the pod's namespace is kube-system).
+    cfg = pod_config(pb, name="hn2", host_net=True)
+    cfg.metadata.namespace = "kube-system"
+    pid = crisp.runtime().RunPodSandbox(pb.RunPodSandboxRequest(config=cfg), timeout=60).pod_sandbox_id
+    crisp.runtime().RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pid), timeout=60)
+    # The file is re-read when it changes; a broken one refuses new pods.
+    time.sleep(0.01)
+    with open(policy + ".tmp", "w") as f:
+        f.write('{"default": {"hostNetwork": maybe}}')
+    os.rename(policy + ".tmp", policy)
+    with pytest.raises(grpc.RpcError) as e:
+        run(crisp, pb, name="any")
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION and policy in e.value.details()
+    os.unlink(policy)   # back to the embedded default, which allows it
+    pid = run(crisp, pb, name="hn3", host_net=True)
+    crisp.runtime().RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pid), timeout=60)
