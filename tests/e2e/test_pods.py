@@ -200,13 +200,13 @@ def test_netd_killed_between_add_and_remove_releases_ip(crisp, cri):
     assert not mounted(pid)
 
 
-def test_create_remove_cycles_leave_nothing(crisp, cri):
+def test_100_create_remove_cycles_leave_nothing(crisp, cri):
     pb, _ = cri
     ipam = os.path.join(crisp.tmp, "ipam", "crisp-test")
     with open("/proc/self/mountinfo") as f:
         mounts_before = len(f.readlines())
     links_before = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout.count("\n")
-    for i in range(20):
+    for i in range(100):
         pid = run(crisp, pb, name=f"cycle{i}")
         crisp.runtime().RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pid), timeout=60)
     assert len(crisp.runtime().ListPodSandbox(pb.ListPodSandboxRequest(), timeout=10).items) == 0
