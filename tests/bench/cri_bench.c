@@ -395,6 +395,88 @@ static void bench(struct client *c, const char *name, const char *path, const ui
 	free(lat);
 }
 
+static double pct(uint64_t *v, long n, int p)
+{
+	return (double)v[(n * p) / 100 - (p == 100 ? 1 : 0)] / 1e3;
+}
+
+static uint8_t *pack(const ProtobufCMessage *m, size_t *n)
+{
+	uint8_t *b;
+
+	*n = protobuf_c_message_get_packed_size(m);
+	b = malloc(*n ? *n : 1);
+	if (b == NULL)
+		die("out of memory");
+	protobuf_c_message_pack(m, b);
+	return b;
+}
+
+/* RunPodSandbox + StopPodSandbox + RemovePodSandbox, iters times, with the
+ * configured CNI network (a real bridge in run.sh). */
+static void bench_pods(struct client *c, long iters)
+{
+	static struct call k;
+	uint64_t *lat[3], t;
+	static const char *const names[] = { "RunPodSandbox", "StopPodSandbox", "RemovePodSandbox" };
+
+	for (int j = 0; j < 3; j++)
+		if ((lat[j] = calloc((size_t)iters, sizeof *lat[j])) == NULL)
+			die("out of memory");
+	for (long i = 0; i < iters; i++) {
+		char name[32], uid[32], id[65];
+		Runtime__V1__PodSandboxMetadata md = RUNTIME__V1__POD_SANDBOX_METADATA__INIT;
+		Runtime__V1__PodSandboxConfig cfg = RUNTIME__V1__POD_SANDBOX_CONFIG__INIT;
+		Runtime__V1__RunPodSandboxRequest rq = RUNTIME__V1__RUN_POD_SANDBOX_REQUEST__INIT;
+		Runtime__V1__StopPodSandboxRequest sq = RUNTIME__V1__STOP_POD_SANDBOX_REQUEST__INIT;
+		Runtime__V1__RemovePodSandboxRequest xq = RUNTIME__V1__REMOVE_POD_SANDBOX_REQUEST__INIT;
+		size_t n, mlen;
+		uint8_t *b;
+		const uint8_t *m;
+
+		snprintf(name, sizeof name, "bench-%ld", i);
+		snprintf(uid, sizeof uid, "uid-%ld", i);
+		md.name = name;
+		md.namespace_ = "bench";
+		md.uid = uid;
+		cfg.metadata = &md;
+		cfg.hostname = name;
+		rq.config = &cfg;
+		b = pack(&rq.base, &n);
+		t = now_ns();
+		call(c, &k, "/runtime.v1.RuntimeService/RunPodSandbox", b, n);
+		lat[0][i] = now_ns() - t;
+		free(b);
+		m = check_ok(&k, "RunPodSandbox", &mlen);
+		Runtime__V1__RunPodSandboxResponse *r = runtime__v1__run_pod_sandbox_response__unpack(NULL, mlen, m);
+		if (r == NULL || strlen(r->pod_sandbox_id) != 64)
+			die("RunPodSandbox: unexpected answer");
+		snprintf(id, sizeof id, "%s", r->pod_sandbox_id);
+		runtime__v1__run_pod_sandbox_response__free_unpacked(r, NULL);
+		sq.pod_sandbox_id = id;
+		b = pack(&sq.base, &n);
+		t = now_ns();
+		call(c, &k, "/runtime.v1.RuntimeService/StopPodSandbox", b, n);
+		lat[1][i] = now_ns() - t;
+		free(b);
+		check_ok(&k, "StopPodSandbox", &mlen);
+		xq.pod_sandbox_id = id;
+		b = pack(&xq.base, &n);
+		t = now_ns();
+		call(c, &k, "/runtime.v1.RuntimeService/RemovePodSandbox", b, n);
+		lat[2][i] = now_ns() - t;
+		free(b);
+		check_ok(&k, "RemovePodSandbox", &mlen);
+	}
+	for (int j = 0; j < 3; j++) {
+		qsort(lat[j], (size_t)iters, sizeof *lat[j], cmp_u64);
+		printf("%-16s %ld iterations: p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", names[j], iters,
+		       pct(lat[j], iters, 50) / 1e3, pct(lat[j], iters, 99) / 1e3, pct(lat[j], iters, 100) / 1e3);
+		free(lat[j]);
+	}
+	fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
 	static const uint8_t version_req[] = { 0x0a, 0x02, 'v', '1' }; /* version: "v1" */
@@ -416,6 +498,8 @@ int main(int argc, char **argv)
 	      check_version, calls, warmup, VERSION_TARGET_P50_US);
 	bench(&c, "Status", "/runtime.v1.RuntimeService/Status", NULL, 0, check_status, calls,
 	      warmup, 0);
+	if (getenv("BENCH_POD_ITERS") == NULL || atol(getenv("BENCH_POD_ITERS")) > 0)
+		bench_pods(&c, getenv("BENCH_POD_ITERS") ? atol(getenv("BENCH_POD_ITERS")) : 50);
 	nghttp2_session_terminate_session(c.sess, NGHTTP2_NO_ERROR);
 	flush(&c);
 	nghttp2_session_del(c.sess);

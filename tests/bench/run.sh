@@ -68,6 +68,11 @@ cleanup() {
 		wait "$bpid" 2>/dev/null || true
 	fi
 	stop_crispd || true
+	ip link del crispbench0 2>/dev/null || true
+	# Unmount whatever crisp pinned below the bench directory.
+	awk '{print $5}' /proc/self/mountinfo | grep "^$tmp/" | sort -r | while read -r m; do
+		umount -l "$m" 2>/dev/null || true
+	done
 	rm -rf "$tmp"
 	exit $st
 }
@@ -78,8 +83,13 @@ trap 'exit 129' HUP
 
 sock="$tmp/crisp.sock"
 mkdir -p "$tmp/net.d"
+# A real bridge on a private subnet that routes nowhere, for the pod
+# lifecycle benchmark; removed at exit.
+bridge=crispbench0
 cat >"$tmp/net.d/10-bench.conflist" <<EOF
-{"cniVersion": "1.0.0", "name": "crisp-bench", "plugins": [{"type": "loopback"}]}
+{"cniVersion": "1.0.0", "name": "crisp-bench", "plugins": [{"type": "loopback"},
+ {"type": "bridge", "bridge": "$bridge", "isGateway": true, "ipMasq": false,
+  "ipam": {"type": "host-local", "dataDir": "$tmp/ipam", "ranges": [[{"subnet": "10.248.0.0/24"}]]}}]}
 EOF
 cat >"$tmp/crisp.conf" <<EOF
 [crisp]
