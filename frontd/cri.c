@@ -363,6 +363,38 @@ FORWARD(cri_pod_sandbox_status, pod_sandbox_status_request, POD_STATUS, PodStatu
 	PodStatusAns)
 FORWARD(cri_list_pod_sandbox, list_pod_sandbox_request, POD_LIST, PodList, IPC_POD_LIST, pod_list_ans, PodListAns)
 
+/* ---- UpdateRuntimeConfig: the pod CIDRs go to netd ---- */
+
+static void update_runtime_config_reply(struct grpc_call *call, const ProtobufCMessage *a)
+{
+	Runtime__V1__UpdateRuntimeConfigResponse rs = RUNTIME__V1__UPDATE_RUNTIME_CONFIG_RESPONSE__INIT;
+
+	(void)a;
+	reply_pb(call, &rs.base);
+}
+
+static void cri_update_runtime_config(struct grpc_call *call, const uint8_t *req, size_t len, void *arg)
+{
+	Runtime__V1__UpdateRuntimeConfigRequest *rq;
+	Cipc__NetRuntimeConfig nc = CIPC__NET_RUNTIME_CONFIG__INIT;
+	char *cidrs[8], buf[1024], *save = NULL;
+
+	rq = (Runtime__V1__UpdateRuntimeConfigRequest *)decode(
+		call, &runtime__v1__update_runtime_config_request__descriptor, req, len);
+	if (rq == NULL)
+		return;
+	/* "10.0.0.0/24,fd00::/64" (validated: comma-separated CIDRs). */
+	if (rq->runtime_config && rq->runtime_config->network_config)
+		crisp_strlcpy(buf, rq->runtime_config->network_config->pod_cidr, sizeof buf);
+	else
+		buf[0] = '\0';
+	for (char *t = strtok_r(buf, ",", &save); t && nc.n_pod_cidrs < ARRAY_SIZE(cidrs); t = strtok_r(NULL, ",", &save))
+		cidrs[nc.n_pod_cidrs++] = t;
+	nc.pod_cidrs = cidrs;
+	forward(arg, call, ROLE_NETD, IPC_NET_RUNTIME_CONFIG, &nc.base, update_runtime_config_reply);
+	protobuf_c_message_free_unpacked(&rq->base, NULL);
+}
+
 /* ---- everything whose backend is not built yet ---- */
 
 /* The request is still decoded and validated: a malformed one is
@@ -404,7 +436,6 @@ UNIMPL(cri_container_stats, "ContainerStats", "execd", container_stats_request)
 UNIMPL(cri_list_container_stats, "ListContainerStats", "execd", list_container_stats_request)
 UNIMPL(cri_pod_sandbox_stats, "PodSandboxStats", "execd", pod_sandbox_stats_request)
 UNIMPL(cri_list_pod_sandbox_stats, "ListPodSandboxStats", "execd", list_pod_sandbox_stats_request)
-UNIMPL(cri_update_runtime_config, "UpdateRuntimeConfig", "netd", update_runtime_config_request)
 UNIMPL(cri_checkpoint_container, "CheckpointContainer", "execd", checkpoint_container_request)
 UNIMPL(cri_get_container_events, "GetContainerEvents", "execd", get_events_request)
 UNIMPL(cri_list_metric_descriptors, "ListMetricDescriptors", "execd", list_metric_descriptors_request)

@@ -709,9 +709,13 @@ static int cache_write(const struct cni_opts *o, const struct cni_list *l, const
 	if (crisp_mkdir_p(o->cache_dir, 0700, (uid_t)-1, (gid_t)-1) < 0)
 		return crisp_error(err, CRISP_INTERNAL, errno, "creating %s", o->cache_dir);
 	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	doc = json_pack("{s:s, s:s, s:s, s:s, s:b, s:O, s:O}", "kind", "crispCNICacheV1", "containerId",
+	/* The capability arguments (portMappings, ipRanges, ...) go in too:
+	 * DEL must give the plugins what ADD gave them (portmap removes its
+	 * rules by them, host-local finds its range by them). */
+	doc = json_pack("{s:s, s:s, s:s, s:s, s:b, s:O, s:O, s:O?}", "kind", "crispCNICacheV1", "containerId",
 			rt->container_id, "ifName", rt->ifname, "networkName", l->name, "isList",
-			json_object_get(l->root, "plugins") != NULL, "config", l->root, "result", result);
+			json_object_get(l->root, "plugins") != NULL, "config", l->root, "result", result,
+			"capabilityArgs", rt->capability_args);
 	if (doc == NULL || (text = json_dumps(doc, JSON_COMPACT)) == NULL) {
 		crisp_error(err, CRISP_INTERNAL, ENOMEM, "serialising the CNI cache");
 		goto out;
@@ -741,7 +745,7 @@ out:
 
 /* Load the entry: 1 with *cl and *result set, 0 when absent, -1 on error. */
 static int cache_read(const struct cni_opts *o, const char *network, const struct cni_rt *rt, struct cni_list *cl,
-		      json_t **result, crisp_err_t *err)
+		      json_t **result, json_t **caps, crisp_err_t *err)
 {
 	char path[PATH_MAX];
 	json_error_t je;
@@ -771,6 +775,10 @@ static int cache_read(const struct cni_opts *o, const char *network, const struc
 		return crisp_error_wrap(err, "CNI cache %s", path);
 	}
 	*result = json_incref(res);
+	if (caps != NULL) {
+		json_t *ca = json_object_get(doc, "capabilityArgs");
+		*caps = json_is_object(ca) ? json_incref(ca) : NULL;
+	}
 	json_decref(doc);
 	return 1;
 }
@@ -858,7 +866,8 @@ int cni_del(const struct cni_opts *o, const char *network, const struct cni_list
 	    crisp_err_t *err)
 {
 	struct cni_list cl;
-	json_t *prev = NULL;
+	json_t *prev = NULL, *caps = NULL;
+	struct cni_rt crt;
 	char path[PATH_MAX];
 	int c;
 
@@ -866,7 +875,12 @@ int cni_del(const struct cni_opts *o, const char *network, const struct cni_list
 		network = l->name;
 	if (cni_cache_path(o, network, rt, path, sizeof path, err) < 0)
 		return -1;
-	c = cache_read(o, network, rt, &cl, &prev, err);
+	c = cache_read(o, network, rt, &cl, &prev, &caps, err);
+	if (c > 0 && rt->capability_args == NULL && caps != NULL) {
+		crt = *rt;
+		crt.capability_args = caps;
+		rt = &crt;
+	}
 	if (c < 0) {
 		/* A damaged entry must not make DEL fail forever: fall back to
 		 * the current configuration (without prevResult) when we have
@@ -881,11 +895,13 @@ int cni_del(const struct cni_opts *o, const char *network, const struct cni_list
 		if (c)
 			cni_list_free(&cl);
 		json_decref(prev);
+		json_decref(caps);
 		return -1;
 	}
 	if (c)
 		cni_list_free(&cl);
 	json_decref(prev);
+	json_decref(caps);
 	if (unlink(path) < 0 && errno != ENOENT)
 		return crisp_error(err, CRISP_INTERNAL, errno, "removing %s", path);
 	if (c)
@@ -900,7 +916,7 @@ int cni_check(const struct cni_opts *o, const struct cni_list *l, const struct c
 	unsigned maj, min;
 	int c, r = 0;
 
-	c = cache_read(o, l->name, rt, &cl, &prev, err);
+	c = cache_read(o, l->name, rt, &cl, &prev, NULL, err);
 	if (c < 0)
 		return -1;
 	if (c == 0)

@@ -64,6 +64,14 @@ static void on_net_teardown(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	netd_pods_teardown(&n->pods, r->config, ch, m);
 }
 
+static void on_net_runtime_config(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
+{
+	struct role_ctx *r = arg;
+	struct netd *n = r->arg;
+
+	netd_pods_runtime_config(&n->pods, ch, m);
+}
+
 static void stop(struct role_ctx *r)
 {
 	struct netd *n = r->arg;
@@ -76,6 +84,7 @@ static const struct ipc_handler handlers[] = {
 	{ IPC_NETWORK_STATUS, on_network_status },
 	{ IPC_NET_SETUP, on_net_setup },
 	{ IPC_NET_TEARDOWN, on_net_teardown },
+	{ IPC_NET_RUNTIME_CONFIG, on_net_runtime_config },
 };
 
 static const struct role_ops ops = {

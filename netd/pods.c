@@ -41,10 +41,17 @@ int netd_pods_init(struct netd_pods *np, struct loop *l, const char *root, const
 	memset(np, 0, sizeof *np);
 	np->loop = l;
 	if ((size_t)snprintf(np->netns_dir, sizeof np->netns_dir, "%s/netns", runroot) >= sizeof np->netns_dir ||
-	    (size_t)snprintf(np->cache_dir, sizeof np->cache_dir, "%s/netd/cni-cache", root) >= sizeof np->cache_dir)
+	    (size_t)snprintf(np->cache_dir, sizeof np->cache_dir, "%s/netd/cni-cache", root) >= sizeof np->cache_dir ||
+	    (size_t)snprintf(np->cidr_file, sizeof np->cidr_file, "%s/netd/pod-cidrs", root) >= sizeof np->cidr_file)
 		return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "netd: state paths too long");
 	if (crisp_mkdir_p(np->cache_dir, 0700, 0, 0) < 0)
 		return crisp_error(err, CRISP_INTERNAL, errno, "%s", np->cache_dir);
+	int fd = open(np->cidr_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd >= 0) {
+		ssize_t n = read(fd, np->pod_cidrs, sizeof np->pod_cidrs - 1);
+		np->pod_cidrs[n > 0 ? n : 0] = '\0';
+		close(fd);
+	}
 	return netns_prepare_dir(np->netns_dir, err);
 }
 
@@ -96,10 +103,20 @@ static int child_opts(const Cipc__Config *cfg, const struct netd_pods *np, struc
 	return 0;
 }
 
-/* CNI capability arguments: portMappings (host ports only) and dns. */
-static json_t *capability_args(const Cipc__NetSetup *rq)
+/* CNI capability arguments: portMappings (host ports only), dns, and the
+ * pod CIDRs as ipRanges (one range set per CIDR: dual-stack gets two). */
+static json_t *capability_args(const Cipc__NetSetup *rq, const char *pod_cidrs)
 {
 	json_t *caps = json_object(), *pm = json_array();
+	char buf[1024], *save = NULL;
+
+	crisp_strlcpy(buf, pod_cidrs, sizeof buf);
+	if (buf[0]) {
+		json_t *ranges = json_array();
+		for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+			json_array_append_new(ranges, json_pack("[{s:s}]", "subnet", t));
+		json_object_set_new(caps, "ipRanges", ranges);
+	}
 
 	for (size_t i = 0; i < rq->n_port_mappings; i++) {
 		const Cipc__PortMapping *p = rq->port_mappings[i];
@@ -162,7 +179,7 @@ static __attribute__((noreturn)) void child_setup(const struct netd_pods *np, co
 	rt.k8s_namespace = rq->namespace_;
 	rt.k8s_name = rq->name;
 	rt.k8s_uid = rq->uid;
-	rt.capability_args = capability_args(rq);
+	rt.capability_args = capability_args(rq, np->pod_cidrs);
 	if (cni_add(&o, &list, &rt, &res, &err) < 0) {
 		/* cni_add has run DEL already; the pin goes too: nothing half made stays. */
 		(void)netns_delete(np->netns_dir, rq->pod_id, &e2);
@@ -405,6 +422,44 @@ void netd_pods_teardown(struct netd_pods *np, const Cipc__Config *cfg, struct ip
 	const Cipc__NetTeardown *rq = (const Cipc__NetTeardown *)m->pb;
 
 	op_start(np, cfg, ch, m, rq->pod_id, false);
+}
+
+void netd_pods_runtime_config(struct netd_pods *np, struct ipc_chan *ch, struct ipc_msg *m)
+{
+	const Cipc__NetRuntimeConfig *rc = (const Cipc__NetRuntimeConfig *)m->pb;
+	Cipc__Empty ok = CIPC__EMPTY__INIT;
+	crisp_err_t err = CRISP_ERR_INIT;
+	char next[sizeof np->pod_cidrs] = "", tmp[PATH_MAX + 8];
+	size_t o = 0;
+	int fd;
+
+	for (size_t i = 0; i < rc->n_pod_cidrs; i++) {
+		int n = snprintf(next + o, sizeof next - o, "%s%s", i ? "," : "", rc->pod_cidrs[i]);
+		if (n < 0 || (size_t)n >= sizeof next - o || strchr(rc->pod_cidrs[i], ',') || strchr(rc->pod_cidrs[i], '\n')) {
+			crisp_error(&err, CRISP_INVALID_ARGUMENT, 0, "pod CIDRs too long or malformed");
+			goto refuse;
+		}
+		o += (size_t)n;
+	}
+	/* Durable before answering: written, synced, renamed into place. */
+	snprintf(tmp, sizeof tmp, "%s.tmp", np->cidr_file);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || crisp_write_all(fd, next, strlen(next)) < 0 || fsync(fd) < 0 || rename(tmp, np->cidr_file) < 0) {
+		crisp_error(&err, CRISP_INTERNAL, errno, "%s", np->cidr_file);
+		if (fd >= 0)
+			close(fd);
+		goto refuse;
+	}
+	close(fd);
+	if (strcmp(next, np->pod_cidrs))
+		log_info("pod CIDRs: %s", next[0] ? next : "(none)");
+	crisp_strlcpy(np->pod_cidrs, next, sizeof np->pod_cidrs);
+	if (ipc_answer(ch, m->hdr.reqid, IPC_NET_RUNTIME_CONFIG_OK, &ok.base, -1, &err) < 0)
+		log_debug("runtime config answer not sent: %s", err.msg);
+	return;
+refuse:
+	if (ipc_answer_error(ch, m->hdr.reqid, &err) < 0)
+		log_debug("runtime config refusal not sent");
 }
 
 void netd_pods_stop(struct netd_pods *np)

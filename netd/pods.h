@@ -30,7 +30,13 @@ struct netd_pods {
 	char cache_dir[PATH_MAX]; /* <root>/netd/cni-cache */
 	struct pod_op *ops;       /* in flight */
 	unsigned nops;
+	/* UpdateRuntimeConfig's pod CIDRs, kept in <root>/netd/pod-cidrs so a
+	 * restart keeps them; offered as the ipRanges capability */
+	char pod_cidrs[1024];     /* comma-separated, "" when none */
+	char cidr_file[PATH_MAX];
 };
+
+void netd_pods_runtime_config(struct netd_pods *np, struct ipc_chan *ch, struct ipc_msg *m);
 
 #define NETD_MAX_OPS 256
 

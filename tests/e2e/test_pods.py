@@ -253,3 +253,29 @@ def test_runtime_policy_enforced_in_execd(crisp, cri):
     os.unlink(policy)   # back to the embedded default, which allows it
     pid = run(crisp, pb, name="hn3", host_net=True)
     crisp.runtime().RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pid), timeout=60)
+
+
+def test_update_runtime_config_pod_cidr_reaches_ipam(crisp, cri):
+    """kubelet's node pod CIDR (UpdateRuntimeConfig) is offered to the
+    plugins as the ipRanges capability; host-local then allocates from it.
+    netd keeps it across restarts."""
+    pb, _ = cri
+    ipam = os.path.join(crisp.tmp, "ipam2")
+    with open(os.path.join(crisp.cni_dir, "10-test.conflist"), "w") as f:
+        f.write("""{"cniVersion": "1.0.0", "name": "crisp-test", "plugins": [
+          {"type": "loopback"},
+          {"type": "bridge", "bridge": "crisptest0", "isGateway": true, "ipMasq": false,
+           "capabilities": {"ipRanges": true},
+           "ipam": {"type": "host-local", "dataDir": "%s"}}]}""" % ipam)
+    rc = pb.RuntimeConfig(network_config=pb.NetworkConfig(pod_cidr="10.247.0.0/24"))
+    crisp.runtime().UpdateRuntimeConfig(pb.UpdateRuntimeConfigRequest(runtime_config=rc), timeout=10)
+    roles = crisp.wait_roles()
+    os.kill(roles["crisp-netd"], signal.SIGKILL)
+    crisp.wait_roles(exclude={"crisp-netd": roles["crisp-netd"]})
+    pid = run(crisp, pb, name="cidr")
+    assert status(crisp, pb, pid).network.ip.startswith("10.247.0.")
+    crisp.runtime().RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pid), timeout=60)
+    bad = pb.RuntimeConfig(network_config=pb.NetworkConfig(pod_cidr="10.247.0.0/99"))
+    with pytest.raises(grpc.RpcError) as e:
+        crisp.runtime().UpdateRuntimeConfig(pb.UpdateRuntimeConfigRequest(runtime_config=bad), timeout=10)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
