@@ -220,7 +220,7 @@ static void test_status(void **state)
 	s.groups = groups;
 	s.ngroups = 2;
 	s.hostname = "crisp-test";
-	s.cwd = "/work/dir";
+	s.cwd = "/srv/appdir";
 	s.set_oom_score_adj = true;
 	s.oom_score_adj = -500;
 	rc = run_capture(&s, 0, out, sizeof out, &err);
@@ -239,7 +239,7 @@ static void test_status(void **state)
 	assert_non_null(strstr(out, "Seccomp:\t0"));
 	assert_non_null(strstr(out, "pid=1\n"));
 	assert_non_null(strstr(out, "\ncrisp-test\n"));
-	assert_non_null(strstr(out, "/work/dir"));
+	assert_non_null(strstr(out, "/srv/appdir"));
 
 	/* uid 0: exactly the asked sets. */
 	base_spec(&s, SH("grep Cap /proc/self/status"));

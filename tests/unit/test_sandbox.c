@@ -248,7 +248,7 @@ static void skip_without_landlock(void)
 {
 	if (T.landlock_abi < 1) {
 		print_message("Landlock not available: skipped\n");
-		skip();
+		skip(); /* reason: the kernel has no Landlock */
 	}
 }
 
@@ -1463,7 +1463,7 @@ static void test_syscall_inject(void **state)
 	skip_without_landlock();
 	if (access(T.tool, X_OK) != 0) {
 		print_message("%s missing: skipped\n", T.tool);
-		skip();
+		skip(); /* reason: syscall_inject is x86_64-only and not built elsewhere */
 	}
 	/* Sandboxed frontd, asleep in read(): socket(AF_INET) kills it. */
 	k = kid_start(kid_frontd, &a);

@@ -277,7 +277,7 @@ static void test_skopeo_copy_signature(void **state)
 	(void)state;
 
 	if (!have_copy)
-		skip();
+		skip(); /* reason: needs gpg, gpgconf and skopeo */
 	p = policy_keypath("a.pub", NULL);
 	expect_ok(p, REF, DCOPY, sigCopy, FA);
 	expect_refused(p, REF, D1, sigCopy, "does not match");
