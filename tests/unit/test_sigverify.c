@@ -277,7 +277,7 @@ static void test_skopeo_copy_signature(void **state)
 	(void)state;
 
 	if (!have_copy)
-		skip(); /* reason: needs gpg, gpgconf and skopeo */
+		skip(); /* reason: the skopeo-copy fixture needs umoci, which was missing */
 	p = policy_keypath("a.pub", NULL);
 	expect_ok(p, REF, DCOPY, sigCopy, FA);
 	expect_refused(p, REF, D1, sigCopy, "does not match");
