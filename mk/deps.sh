@@ -15,7 +15,8 @@ BUILD_PKGS="gcc make pkg-config libc6-dev
 TEST_PKGS="clang libclang-rt-14-dev libcmocka-dev
  python3-grpcio python3-grpc-tools python3-protobuf python3-pytest
  docker-registry skopeo umoci busybox-static containernetworking-plugins
- iproute2 iptables gnupg jq zstd curl procps passwd"
+ iproute2 iptables gnupg jq zstd curl procps passwd
+ protobuf-compiler libcap2-bin openssl util-linux"
 
 case "${1:-build}" in
 build) want="$BUILD_PKGS" ;;
