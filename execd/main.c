@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/sandbox.h"
 #include "common/util.h"
+#include "execd/containers.h"
 #include "execd/pods.h"
 #include "ipc/role.h"
 
@@ -62,6 +63,8 @@ POD_HANDLER(on_pod_stop, pods_on_stop)
 POD_HANDLER(on_pod_remove, pods_on_remove)
 POD_HANDLER(on_pod_status, pods_on_status)
 POD_HANDLER(on_pod_list, pods_on_list)
+POD_HANDLER(on_ctr_list, ctrs_on_list)
+POD_HANDLER(on_ctr_status, ctrs_on_status)
 
 static const struct ipc_handler handlers[] = {
 	ROLE_COMMON_HANDLERS,
@@ -71,6 +74,8 @@ static const struct ipc_handler handlers[] = {
 	{ IPC_POD_REMOVE, on_pod_remove },
 	{ IPC_POD_STATUS, on_pod_status },
 	{ IPC_POD_LIST, on_pod_list },
+	{ IPC_CTR_LIST, on_ctr_list },
+	{ IPC_CTR_STATUS, on_ctr_status },
 };
 
 static void peer_changed(struct role_ctx *r, enum crisp_role peer, bool up)

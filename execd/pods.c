@@ -778,8 +778,10 @@ void pods_on_remove(struct ipc_chan *ch, struct ipc_msg *m, struct execd_pods *p
 
 /* ---- PodSandboxStatus and ListPodSandbox ---- */
 
-/* CRI map entries from state key/values (pointers borrowed). */
-static Runtime__V1__PodSandbox__LabelsEntry **kv_entries(const struct state_kvs *kvs)
+/* CRI map<string,string> entries from state key/values (pointers borrowed).
+ * protobuf-c gives every map its own entry type, all with the same layout
+ * (base, key, value) and wire form; one layout serves them all. */
+void *pods_kv_entries(const struct state_kvs *kvs)
 {
 	Runtime__V1__PodSandbox__LabelsEntry *e = calloc(kvs->n + 1, sizeof *e);
 	Runtime__V1__PodSandbox__LabelsEntry **pe = calloc(kvs->n + 1, sizeof *pe);
@@ -798,7 +800,7 @@ static Runtime__V1__PodSandbox__LabelsEntry **kv_entries(const struct state_kvs 
 	return pe;
 }
 
-static void kv_entries_free(void *pe)
+void pods_kv_free(void *pe)
 {
 	if (pe != NULL) {
 		free(((void **)pe)[0]);
@@ -867,8 +869,8 @@ void pods_on_status(struct ipc_chan *ch, struct ipc_msg *m, struct execd_pods *p
 	nsp.options = &nso;
 	lx.namespaces = &nsp;
 	st.linux = &lx;
-	labels = kv_entries(&pod->labels);
-	ann = kv_entries(&pod->annotations);
+	labels = pods_kv_entries(&pod->labels);
+	ann = pods_kv_entries(&pod->annotations);
 	if (labels == NULL || ann == NULL) {
 		crisp_error(&err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "execd");
 		goto refuse;
@@ -884,8 +886,8 @@ void pods_on_status(struct ipc_chan *ch, struct ipc_msg *m, struct execd_pods *p
 refuse:
 	answer_error(ch, m->hdr.reqid, &err);
 out:
-	kv_entries_free(labels);
-	kv_entries_free(ann);
+	pods_kv_free(labels);
+	pods_kv_free(ann);
 	if (orig)
 		runtime__v1__run_pod_sandbox_request__free_unpacked(orig, NULL);
 	state_pod_free(pod);
@@ -944,9 +946,9 @@ void pods_on_list(struct ipc_chan *ch, struct ipc_msg *m, struct execd_pods *p)
 		items[i].created_at = pods[i]->created_at;
 		items[i].runtime_handler = pods[i]->runtime_handler;
 		items[i].n_labels = pods[i]->labels.n;
-		items[i].labels = (void *)kv_entries(&pods[i]->labels);
+		items[i].labels = (void *)pods_kv_entries(&pods[i]->labels);
 		items[i].n_annotations = pods[i]->annotations.n;
-		items[i].annotations = (void *)kv_entries(&pods[i]->annotations);
+		items[i].annotations = (void *)pods_kv_entries(&pods[i]->annotations);
 		pitems[i] = &items[i];
 		if (items[i].labels == NULL || items[i].annotations == NULL)
 			goto oom;
@@ -962,8 +964,8 @@ refuse:
 	answer_error(ch, m->hdr.reqid, &err);
 out:
 	for (size_t i = 0; items && i < n; i++) {
-		kv_entries_free(items[i].labels);
-		kv_entries_free(items[i].annotations);
+		pods_kv_free(items[i].labels);
+		pods_kv_free(items[i].annotations);
 	}
 	free(items);
 	free(pitems);

@@ -50,6 +50,10 @@ void pods_close(struct execd_pods *p);
 /* netd (re)connected: finish rolling back pods found half made at start. */
 void pods_netd_up(struct execd_pods *p);
 
+/* map<string,string> entries for CRI answers (free with pods_kv_free). */
+void *pods_kv_entries(const struct state_kvs *kvs);
+void pods_kv_free(void *entries);
+
 void pods_on_run(struct ipc_chan *ch, struct ipc_msg *m, struct execd_pods *p);
 void pods_on_stop(struct ipc_chan *ch, struct ipc_msg *m, struct execd_pods *p);
 void pods_on_remove(struct ipc_chan *ch, struct ipc_msg *m, struct execd_pods *p);

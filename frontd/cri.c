@@ -363,6 +363,10 @@ FORWARD(cri_pod_sandbox_status, pod_sandbox_status_request, POD_STATUS, PodStatu
 	PodStatusAns)
 FORWARD(cri_list_pod_sandbox, list_pod_sandbox_request, POD_LIST, PodList, IPC_POD_LIST, pod_list_ans, PodListAns)
 
+FORWARD(cri_list_containers, list_containers_request, CTR_LIST, CtrList, IPC_CTR_LIST, ctr_list_ans, CtrListAns)
+FORWARD(cri_container_status, container_status_request, CTR_STATUS, CtrStatus, IPC_CTR_STATUS, ctr_status_ans,
+	CtrStatusAns)
+
 /* ---- UpdateRuntimeConfig: the pod CIDRs go to netd ---- */
 
 static void update_runtime_config_reply(struct grpc_call *call, const ProtobufCMessage *a)
@@ -424,8 +428,6 @@ UNIMPL(cri_create_container, "CreateContainer", "execd", create_container_reques
 UNIMPL(cri_start_container, "StartContainer", "execd", start_container_request)
 UNIMPL(cri_stop_container, "StopContainer", "execd", stop_container_request)
 UNIMPL(cri_remove_container, "RemoveContainer", "execd", remove_container_request)
-UNIMPL(cri_list_containers, "ListContainers", "execd", list_containers_request)
-UNIMPL(cri_container_status, "ContainerStatus", "execd", container_status_request)
 UNIMPL(cri_update_container_resources, "UpdateContainerResources", "execd", update_container_resources_request)
 UNIMPL(cri_reopen_container_log, "ReopenContainerLog", "execd", reopen_container_log_request)
 UNIMPL(cri_exec_sync, "ExecSync", "execd", exec_sync_request)

@@ -11,7 +11,7 @@ ID = "0123456789abcdef" * 4
 # Methods that answer for real today (a real answer, or a real error such
 # as NOT_FOUND for the made-up ids below).
 IMPLEMENTED = {"Version", "Status", "ImageFsInfo", "RunPodSandbox", "StopPodSandbox", "RemovePodSandbox",
-               "PodSandboxStatus", "ListPodSandbox", "UpdateRuntimeConfig"}
+               "PodSandboxStatus", "ListPodSandbox", "UpdateRuntimeConfig", "ListContainers", "ContainerStatus"}
 REAL_ERRORS = {grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.ALREADY_EXISTS}
 
 
