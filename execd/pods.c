@@ -880,8 +880,39 @@ void pods_on_status(struct ipc_chan *ch, struct ipc_msg *m, struct execd_pods *p
 	st.n_annotations = pod->annotations.n;
 	st.annotations = ann;
 	rs.status = &st;
+	/* verbose: what execd knows of the pod beyond the CRI fields, as the
+	 * JSON object under "info" (crictl inspectp prints it). */
+	Runtime__V1__PodSandboxStatusResponse__InfoEntry ie = RUNTIME__V1__POD_SANDBOX_STATUS_RESPONSE__INFO_ENTRY__INIT,
+							 *pie = &ie;
+	char *info = NULL;
+	if (w->req->verbose) {
+		char path[PATH_MAX];
+		json_t *o = json_object(), *ips = json_array();
+		for (size_t i = 0; i < pod->nips; i++)
+			json_array_append_new(ips, json_string(pod->ips[i]));
+		json_object_set_new(o, "netnsPath", json_string(pod->netns_path ? pod->netns_path : ""));
+		json_object_set_new(o, "ips", ips);
+		json_object_set_new(o, "hostname", json_string(pod->hostname ? pod->hostname : ""));
+		json_object_set_new(o, "logDirectory", json_string(pod->log_directory ? pod->log_directory : ""));
+		json_object_set_new(o, "cgroupParent", json_string(pod->cgroup_parent ? pod->cgroup_parent : ""));
+		json_object_set_new(o, "state", json_string(pod_state_name(pod->state)));
+		json_object_set_new(o, "hostNetwork", json_boolean(pod->flags & STATE_POD_HOST_NET));
+		json_object_set_new(o, "hostPID", json_boolean(pod->flags & STATE_POD_HOST_PID));
+		json_object_set_new(o, "hostIPC", json_boolean(pod->flags & STATE_POD_HOST_IPC));
+		if (pod_path(p, pod->id, NULL, path, sizeof path) == 0)
+			json_object_set_new(o, "podDirectory", json_string(path));
+		info = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+		json_decref(o);
+		if (info != NULL) {
+			ie.key = "info";
+			ie.value = info;
+			rs.n_info = 1;
+			rs.info = &pie;
+		}
+	}
 	ans.resp = &rs;
 	answer(ch, m->hdr.reqid, IPC_POD_STATUS_ANS, &ans.base);
+	free(info);
 	goto out;
 refuse:
 	answer_error(ch, m->hdr.reqid, &err);

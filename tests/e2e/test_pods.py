@@ -84,6 +84,14 @@ def test_pod_lifecycle(crisp, cri):
     assert len(crisp.runtime().ListPodSandbox(pb.ListPodSandboxRequest(filter=f), timeout=10).items) == 1
     # A unique prefix works for status too.
     assert status(crisp, pb, pid[:10]).id == pid
+    # verbose: execd's own view as JSON under "info".
+    import json
+    v = crisp.runtime().PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=pid, verbose=True), timeout=10)
+    info = json.loads(v.info["info"])
+    assert info["netnsPath"] == netns and info["ips"] == [ip] and info["hostname"] == "web-host"
+    assert info["hostNetwork"] is False and info["podDirectory"] == poddir
+    assert "info" not in crisp.runtime().PodSandboxStatus(
+        pb.PodSandboxStatusRequest(pod_sandbox_id=pid), timeout=10).info
 
     # The same name again: ALREADY_EXISTS naming the owner.
     with pytest.raises(grpc.RpcError) as e:
@@ -279,3 +287,36 @@ def test_update_runtime_config_pod_cidr_reaches_ipam(crisp, cri):
     with pytest.raises(grpc.RpcError) as e:
         crisp.runtime().UpdateRuntimeConfig(pb.UpdateRuntimeConfigRequest(runtime_config=bad), timeout=10)
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_frontd_killed_mid_call_loses_nothing(crisp, cri):
+    """frontd holds nothing that matters: killed while a RunPodSandbox is in
+    flight (held up in netd), the pod is still made by execd and netd; the
+    client sees UNAVAILABLE, and its retry learns the pod's id."""
+    pb, _ = cri
+    roles = crisp.wait_roles()
+    os.kill(roles["crisp-netd"], signal.SIGSTOP)
+    try:
+        fut = crisp.runtime().RunPodSandbox.future(
+            pb.RunPodSandboxRequest(config=pod_config(pb, name="inflight")), timeout=30)
+        time.sleep(0.5)
+        os.kill(roles["crisp-frontd"], signal.SIGKILL)
+    finally:
+        os.kill(roles["crisp-netd"], signal.SIGCONT)
+    with pytest.raises(grpc.RpcError) as e:
+        fut.result()
+    assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+    crisp.wait_roles(exclude={"crisp-frontd": roles["crisp-frontd"]})
+    crisp.wait_version()
+    deadline = time.monotonic() + 10
+    while True:
+        items = crisp.runtime().ListPodSandbox(pb.ListPodSandboxRequest(), timeout=10).items
+        if items:
+            break
+        assert time.monotonic() < deadline, "the pod was not made"
+        time.sleep(0.05)
+    assert len(items) == 1 and items[0].metadata.name == "inflight" and items[0].state == pb.SANDBOX_READY
+    with pytest.raises(grpc.RpcError) as e:
+        run(crisp, pb, name="inflight")
+    assert e.value.code() == grpc.StatusCode.ALREADY_EXISTS and items[0].id in e.value.details()
+    crisp.runtime().RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=items[0].id), timeout=60)
