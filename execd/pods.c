@@ -783,15 +783,15 @@ void pods_on_remove(struct ipc_chan *ch, struct ipc_msg *m, struct execd_pods *p
  * (base, key, value) and wire form; one layout serves them all. */
 void *pods_kv_entries(const struct state_kvs *kvs)
 {
-	Runtime__V1__PodSandbox__LabelsEntry *e = calloc(kvs->n + 1, sizeof *e);
-	Runtime__V1__PodSandbox__LabelsEntry **pe = calloc(kvs->n + 1, sizeof *pe);
+	/* One allocation: the pointer array, then the entries it points to. */
+	size_t n = kvs->n;
+	void **pe = calloc(1, (n + 1) * sizeof *pe + (n + 1) * sizeof(Runtime__V1__PodSandbox__LabelsEntry));
+	Runtime__V1__PodSandbox__LabelsEntry *e;
 
-	if (e == NULL || pe == NULL) {
-		free(e);
-		free(pe);
+	if (pe == NULL)
 		return NULL;
-	}
-	for (size_t i = 0; i < kvs->n; i++) {
+	e = (Runtime__V1__PodSandbox__LabelsEntry *)(pe + n + 1);
+	for (size_t i = 0; i < n; i++) {
 		runtime__v1__pod_sandbox__labels_entry__init(&e[i]);
 		e[i].key = (char *)kvs->kv[i].key;
 		e[i].value = (char *)kvs->kv[i].value;
@@ -802,14 +802,9 @@ void *pods_kv_entries(const struct state_kvs *kvs)
 
 void pods_kv_free(void *pe)
 {
-	if (pe != NULL) {
-		free(((void **)pe)[0]);
-		free(pe);
-	}
+	free(pe);
 }
 
-/* The same layout serves PodSandbox, PodSandboxStatus (labels/annotations
- * entries are the same shape in protobuf-c: key, value). */
 _Static_assert(sizeof(Runtime__V1__PodSandbox__LabelsEntry) == sizeof(Runtime__V1__PodSandboxStatus__LabelsEntry),
 	       "map entry layouts");
 
