@@ -46,11 +46,8 @@ void ctrs_on_list(struct ipc_chan *ch, struct ipc_msg *m, struct execd_pods *p)
 		if (rf->state)
 			f.cri_state = rf->state->state;
 		if (rf->n_label_selector) {
-			sel = calloc(rf->n_label_selector, sizeof *sel);
-			if (sel == NULL)
+			if ((sel = pods_selector((void *const *)rf->label_selector, rf->n_label_selector)) == NULL)
 				goto oom;
-			for (size_t i = 0; i < rf->n_label_selector; i++)
-				sel[i] = (struct state_kv){ rf->label_selector[i]->key, rf->label_selector[i]->value };
 			f.selector = sel;
 			f.nselector = rf->n_label_selector;
 		}

@@ -99,6 +99,11 @@ static int check_sysctls(const Runtime__V1__LinuxPodSandboxConfig *l, bool host_
 {
 	for (size_t i = 0; l && i < l->n_sysctls; i++) {
 		const char *k = l->sysctls[i]->key;
+		/* The key becomes a path below /proc/sys written as root: the
+		 * validator already refuses empty components, and execd checks
+		 * again what would escape, whatever the validator becomes. */
+		if (strstr(k, "..") || strstr(k, "//") || k[0] == '/' || k[0] == '.' || strchr(k, '\n'))
+			return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "sysctl %.64s: not a sysctl name", k);
 		if (sysctl_is_net(k)) {
 			if (host_net)
 				return crisp_error(err, CRISP_INVALID_ARGUMENT, 0,
@@ -778,6 +783,21 @@ void pods_on_remove(struct ipc_chan *ch, struct ipc_msg *m, struct execd_pods *p
 
 /* ---- PodSandboxStatus and ListPodSandbox ---- */
 
+struct state_kv *pods_selector(void *const *entries, size_t n)
+{
+	struct state_kv *sel = calloc(n + 1, sizeof *sel);
+
+	for (size_t i = 0; sel != NULL && i < n; i++) {
+		const Runtime__V1__PodSandboxFilter__LabelSelectorEntry *e = entries[i];
+		sel[i] = (struct state_kv){ e->key, e->value };
+	}
+	return sel;
+}
+
+_Static_assert(sizeof(Runtime__V1__PodSandboxFilter__LabelSelectorEntry) ==
+		       sizeof(Runtime__V1__ContainerFilter__LabelSelectorEntry),
+	       "label selector entry layouts");
+
 /* CRI map<string,string> entries from state key/values (pointers borrowed).
  * protobuf-c gives every map its own entry type, all with the same layout
  * (base, key, value) and wire form; one layout serves them all. */
@@ -943,11 +963,8 @@ void pods_on_list(struct ipc_chan *ch, struct ipc_msg *m, struct execd_pods *p)
 		if (rf->state)
 			f.cri_state = rf->state->state;
 		if (rf->n_label_selector) {
-			sel = calloc(rf->n_label_selector, sizeof *sel);
-			if (sel == NULL)
+			if ((sel = pods_selector((void *const *)rf->label_selector, rf->n_label_selector)) == NULL)
 				goto oom;
-			for (size_t i = 0; i < rf->n_label_selector; i++)
-				sel[i] = (struct state_kv){ rf->label_selector[i]->key, rf->label_selector[i]->value };
 			f.selector = sel;
 			f.nselector = rf->n_label_selector;
 		}

@@ -50,6 +50,10 @@ void pods_close(struct execd_pods *p);
 /* netd (re)connected: finish rolling back pods found half made at start. */
 void pods_netd_up(struct execd_pods *p);
 
+/* A state label selector from CRI filter entries (Pod or Container
+ * filter: same layout); free() it. */
+struct state_kv *pods_selector(void *const *entries, size_t n);
+
 /* map<string,string> entries for CRI answers (free with pods_kv_free). */
 void *pods_kv_entries(const struct state_kvs *kvs);
 void pods_kv_free(void *entries);

@@ -1,6 +1,7 @@
 /*
  * netd: pod networks on execd's request.  See pods.h.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -424,6 +425,29 @@ void netd_pods_teardown(struct netd_pods *np, const Cipc__Config *cfg, struct ip
 	op_start(np, cfg, ch, m, rq->pod_id, false);
 }
 
+/* "addr/prefix" with a valid IPv4 or IPv6 address and prefix length: netd
+ * checks what frontd sent before a plugin sees it. */
+static bool cidr_ok(const char *s)
+{
+	char addr[64];
+	const char *slash = strchr(s, '/');
+	unsigned char buf[16];
+	char *end;
+	long prefix;
+
+	if (slash == NULL || (size_t)(slash - s) >= sizeof addr)
+		return false;
+	memcpy(addr, s, (size_t)(slash - s));
+	addr[slash - s] = '\0';
+	errno = 0;
+	prefix = strtol(slash + 1, &end, 10);
+	if (errno || *end || end == slash + 1 || prefix < 0)
+		return false;
+	if (inet_pton(AF_INET, addr, buf) == 1)
+		return prefix <= 32;
+	return inet_pton(AF_INET6, addr, buf) == 1 && prefix <= 128;
+}
+
 void netd_pods_runtime_config(struct netd_pods *np, struct ipc_chan *ch, struct ipc_msg *m)
 {
 	const Cipc__NetRuntimeConfig *rc = (const Cipc__NetRuntimeConfig *)m->pb;
@@ -435,7 +459,7 @@ void netd_pods_runtime_config(struct netd_pods *np, struct ipc_chan *ch, struct 
 
 	for (size_t i = 0; i < rc->n_pod_cidrs; i++) {
 		int n = snprintf(next + o, sizeof next - o, "%s%s", i ? "," : "", rc->pod_cidrs[i]);
-		if (n < 0 || (size_t)n >= sizeof next - o || strchr(rc->pod_cidrs[i], ',') || strchr(rc->pod_cidrs[i], '\n')) {
+		if (n < 0 || (size_t)n >= sizeof next - o || !cidr_ok(rc->pod_cidrs[i])) {
 			crisp_error(&err, CRISP_INVALID_ARGUMENT, 0, "pod CIDRs too long or malformed");
 			goto refuse;
 		}

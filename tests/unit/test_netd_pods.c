@@ -70,9 +70,16 @@ static void on_teardown(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	netd_pods_teardown(&T.np, &T.cfg, ch, m);
 }
 
+static void on_runtime_config(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
+{
+	(void)arg;
+	netd_pods_runtime_config(&T.np, ch, m);
+}
+
 static const struct ipc_handler netd_handlers[] = {
 	{ IPC_NET_SETUP, on_setup },
 	{ IPC_NET_TEARDOWN, on_teardown },
+	{ IPC_NET_RUNTIME_CONFIG, on_runtime_config },
 };
 
 static void on_answer(struct ipc_chan *ch, struct ipc_msg *ans, const crisp_err_t *e, void *arg)
@@ -346,12 +353,91 @@ static void test_bad_requests(void **state)
 	assert_int_equal(T.err.code, CRISP_INVALID_ARGUMENT);
 }
 
+/* netd checks the pod CIDRs itself (frontd's checks are a convenience). */
+static void test_runtime_config_cidrs(void **state)
+{
+	static const struct {
+		const char *cidrs[2];
+		size_t n;
+		bool ok;
+	} cases[] = {
+		{ { "10.247.0.0/24" }, 1, true },
+		{ { "10.247.0.0/24", "fd00::/64" }, 2, true },
+		{ { "10.247.0.0/33" }, 1, false },
+		{ { "10.247.0.0" }, 1, false },
+		{ { "10.247.0.0/24\n" }, 1, false },
+		{ { "10.247.0.0/24,10.1.0.0/24" }, 1, false },
+		{ { "not-an-ip/8" }, 1, false },
+		{ { "fd00::/129" }, 1, false },
+	};
+	int sv[2];
+	struct ipc_chan_cfg c;
+	uint8_t key[IPC_KEY_SIZE] = { 8 };
+	crisp_err_t err = CRISP_ERR_INIT;
+	struct ipc_chan *netd_end, *front_end;
+	char path[256];
+
+	(void)state;
+	skip_unless_ready();
+	/* A frontd end: the table lets only frontd send NET_RUNTIME_CONFIG. */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	memset(&c, 0, sizeof c);
+	c.fd = sv[0];
+	c.self = ROLE_NETD;
+	c.peer = ROLE_FRONTD;
+	c.peer_pid = getpid();
+	c.peer_uid = getuid();
+	c.key = key;
+	c.handlers = netd_handlers;
+	c.nhandlers = ARRAY_SIZE(netd_handlers);
+	netd_end = ipc_chan_new(T.loop, &c, &err);
+	assert_non_null(netd_end);
+	c.fd = sv[1];
+	c.self = ROLE_FRONTD;
+	c.peer = ROLE_NETD;
+	c.handlers = NULL;
+	c.nhandlers = 0;
+	front_end = ipc_chan_new(T.loop, &c, &err);
+	assert_non_null(front_end);
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		Cipc__NetRuntimeConfig rc = CIPC__NET_RUNTIME_CONFIG__INIT;
+		uint64_t end = crisp_now_ms() + 10000;
+		rc.pod_cidrs = (char **)cases[i].cidrs;
+		rc.n_pod_cidrs = cases[i].n;
+		T.answered = false;
+		T.failed = false;
+		assert_int_equal(ipc_request(front_end, IPC_NET_RUNTIME_CONFIG, &rc.base, -1, 10000, on_answer, NULL,
+					     NULL, &err), 0);
+		while (!T.answered && crisp_now_ms() < end)
+			assert_int_equal(loop_run_once(T.loop, 50), 0);
+		assert_true(T.answered);
+		if (T.failed == cases[i].ok)
+			fail_msg("case %zu (%s): %s", i, cases[i].cidrs[0], T.failed ? T.err.msg : "accepted");
+		if (!cases[i].ok)
+			assert_int_equal(T.err.code, CRISP_INVALID_ARGUMENT);
+	}
+	/* The last good value is what netd kept, durably. */
+	assert_string_equal(T.np.pod_cidrs, "10.247.0.0/24,fd00::/64");
+	snprintf(path, sizeof path, "%s/pod-cidrs", T.netd_dir);
+	FILE *f = fopen(path, "r");
+	char buf[128] = "";
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof buf, f));
+	fclose(f);
+	assert_string_equal(buf, "10.247.0.0/24,fd00::/64");
+	ipc_chan_close(front_end);
+	ipc_chan_unref(front_end);
+	ipc_chan_close(netd_end);
+	ipc_chan_unref(netd_end);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_setup_and_teardown),
 		cmocka_unit_test(test_broken_network_leaves_nothing),
 		cmocka_unit_test(test_bad_requests),
+		cmocka_unit_test(test_runtime_config_cidrs),
 	};
 	return cmocka_run_group_tests_name("netd_pods", tests, group_setup, group_teardown);
 }
