@@ -85,8 +85,7 @@ void ctrs_on_list(struct ipc_chan *ch, struct ipc_msg *m, struct execd_pods *p)
 	rs.n_containers = n;
 	rs.containers = pitems;
 	ans.resp = &rs;
-	if (ipc_answer(ch, m->hdr.reqid, IPC_CTR_LIST_ANS, &ans.base, -1, &err) < 0)
-		log_warn("ListContainers answer: %s", err.msg);
+	pods_answer(ch, m->hdr.reqid, IPC_CTR_LIST_ANS, &ans.base);
 	goto out;
 oom:
 	crisp_error(&err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "execd");
@@ -165,8 +164,7 @@ void ctrs_on_status(struct ipc_chan *ch, struct ipc_msg *m, struct execd_pods *p
 	st.annotations = ann;
 	rs.status = &st;
 	ans.resp = &rs;
-	if (ipc_answer(ch, m->hdr.reqid, IPC_CTR_STATUS_ANS, &ans.base, -1, &err) < 0)
-		log_warn("ContainerStatus answer: %s", err.msg);
+	pods_answer(ch, m->hdr.reqid, IPC_CTR_STATUS_ANS, &ans.base);
 	goto out;
 refuse:
 	answer_error(ch, m->hdr.reqid, &err);

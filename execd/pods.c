@@ -45,13 +45,21 @@ static void answer_error(struct ipc_chan *ch, uint64_t reqid, const crisp_err_t 
 		log_debug("error answer not sent (frontd gone?)");
 }
 
-static void answer(struct ipc_chan *ch, uint64_t reqid, uint32_t type, const ProtobufCMessage *pb)
+/* An answer that cannot be sent (over its size bound, say) becomes an
+ * error answer, so the client never waits out its deadline for nothing. */
+void pods_answer(struct ipc_chan *ch, uint64_t reqid, uint32_t type, const ProtobufCMessage *pb)
 {
 	crisp_err_t err = CRISP_ERR_INIT;
 
-	if (ipc_answer(ch, reqid, type, pb, -1, &err) < 0)
-		log_warn("answer %u not sent: %s", type, err.msg);
+	if (ipc_answer(ch, reqid, type, pb, -1, &err) == 0 || err.code == CRISP_UNAVAILABLE)
+		return;
+	log_warn("answer %u not sent: %s", type, err.msg);
+	if (err.code == CRISP_INVALID_ARGUMENT) /* over the type's bound: too much to answer */
+		err.code = CRISP_RESOURCE_EXHAUSTED;
+	answer_error(ch, reqid, &err);
 }
+
+#define answer pods_answer
 
 static int pod_path(const struct execd_pods *p, const char *id, const char *leaf, char *out, size_t n)
 {

@@ -50,6 +50,9 @@ void pods_close(struct execd_pods *p);
 /* netd (re)connected: finish rolling back pods found half made at start. */
 void pods_netd_up(struct execd_pods *p);
 
+/* Answer a request; an answer that cannot be sent becomes an error answer. */
+void pods_answer(struct ipc_chan *ch, uint64_t reqid, uint32_t type, const ProtobufCMessage *pb);
+
 /* A state label selector from CRI filter entries (Pod or Container
  * filter: same layout); free() it. */
 struct state_kv *pods_selector(void *const *entries, size_t n);

@@ -320,3 +320,24 @@ def test_frontd_killed_mid_call_loses_nothing(crisp, cri):
         run(crisp, pb, name="inflight")
     assert e.value.code() == grpc.StatusCode.ALREADY_EXISTS and items[0].id in e.value.details()
     crisp.runtime().RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=items[0].id), timeout=60)
+
+
+def test_answer_over_the_ipc_bound_is_an_error_not_a_hang(crisp, cri):
+    """Three pods with 1.5 MiB of annotations each: listing them exceeds
+    what one ipc answer may carry.  The client gets RESOURCE_EXHAUSTED at
+    once rather than waiting out its deadline."""
+    pb, _ = cri
+    ids = []
+    for i in range(3):
+        cfg = pod_config(pb, name=f"big{i}", host_net=True)
+        cfg.annotations["big"] = "x" * (1536 * 1024)
+        ids.append(crisp.runtime().RunPodSandbox(pb.RunPodSandboxRequest(config=cfg), timeout=60).pod_sandbox_id)
+    t0 = time.monotonic()
+    with pytest.raises(grpc.RpcError) as e:
+        crisp.runtime().ListPodSandbox(pb.ListPodSandboxRequest(), timeout=30)
+    assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, e.value.details()
+    assert time.monotonic() - t0 < 5
+    # Each alone fits.
+    assert status(crisp, pb, ids[0]).annotations["big"].startswith("xxx")
+    for p in ids:
+        crisp.runtime().RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=p), timeout=60)
