@@ -17,15 +17,10 @@
 #include "common/sandbox.h"
 #include "common/util.h"
 #include "execd/containers.h"
+#include "execd/execd.h"
 #include "execd/pods.h"
 #include "ipc/role.h"
 
-struct execd {
-	struct role_ctx role;
-	struct role_args args;
-	char state_dir[4096];
-	struct execd_pods pods;
-};
 
 /* RuntimeReady: execd runs as root, sees a cgroup hierarchy, and can write
  * its state directory. */
@@ -66,6 +61,28 @@ POD_HANDLER(on_pod_list, pods_on_list)
 POD_HANDLER(on_ctr_list, ctrs_on_list)
 POD_HANDLER(on_ctr_status, ctrs_on_status)
 
+#define X_HANDLER(name, fn)                                                     \
+	static void name(struct ipc_chan *ch, struct ipc_msg *m, void *arg)     \
+	{                                                                       \
+		struct role_ctx *r = arg;                                       \
+		fn(ch, m, (struct execd *)r->arg);                              \
+	}
+X_HANDLER(on_ctr_create, ctrs_on_create)
+X_HANDLER(on_ctr_start, ctrs_on_start)
+X_HANDLER(on_ctr_stop, ctrs_on_stop)
+X_HANDLER(on_ctr_remove, ctrs_on_remove)
+X_HANDLER(on_ctr_exec_sync, ctrs_on_exec_sync)
+X_HANDLER(on_ctr_update, ctrs_on_update)
+X_HANDLER(on_ctr_reopen_log, ctrs_on_reopen_log)
+X_HANDLER(on_ctr_stats, ctrs_on_stats)
+X_HANDLER(on_ctr_list_stats, ctrs_on_list_stats)
+X_HANDLER(on_pod_stats, ctrs_on_pod_stats)
+X_HANDLER(on_pod_list_stats, ctrs_on_pod_list_stats)
+X_HANDLER(on_layer_unpack, layers_on_unpack)
+X_HANDLER(on_layer_release, layers_on_release)
+X_HANDLER(on_stream_exec, stream_on_exec)
+X_HANDLER(on_stream_attach, stream_on_attach)
+
 static const struct ipc_handler handlers[] = {
 	ROLE_COMMON_HANDLERS,
 	{ IPC_RUNTIME_STATUS, on_runtime_status },
@@ -76,6 +93,21 @@ static const struct ipc_handler handlers[] = {
 	{ IPC_POD_LIST, on_pod_list },
 	{ IPC_CTR_LIST, on_ctr_list },
 	{ IPC_CTR_STATUS, on_ctr_status },
+	{ IPC_CTR_CREATE, on_ctr_create },
+	{ IPC_CTR_START, on_ctr_start },
+	{ IPC_CTR_STOP, on_ctr_stop },
+	{ IPC_CTR_REMOVE, on_ctr_remove },
+	{ IPC_CTR_EXEC_SYNC, on_ctr_exec_sync },
+	{ IPC_CTR_UPDATE, on_ctr_update },
+	{ IPC_CTR_REOPEN_LOG, on_ctr_reopen_log },
+	{ IPC_CTR_STATS, on_ctr_stats },
+	{ IPC_CTR_LIST_STATS, on_ctr_list_stats },
+	{ IPC_POD_STATS, on_pod_stats },
+	{ IPC_POD_LIST_STATS, on_pod_list_stats },
+	{ IPC_LAYER_UNPACK, on_layer_unpack },
+	{ IPC_LAYER_RELEASE, on_layer_release },
+	{ IPC_STREAM_EXEC, on_stream_exec },
+	{ IPC_STREAM_ATTACH, on_stream_attach },
 };
 
 static void peer_changed(struct role_ctx *r, enum crisp_role peer, bool up)
@@ -97,6 +129,9 @@ static void stop(struct role_ctx *r)
 {
 	struct execd *x = r->arg;
 
+	stream_close(x);
+	ctrs_close(x);
+	layers_close(x);
 	pods_close(&x->pods);
 }
 
@@ -115,6 +150,8 @@ int main(int argc, char **argv)
 	role_init(&x.role, ROLE_EXECD, &ops, handlers, ARRAY_SIZE(handlers), &x);
 	snprintf(x.state_dir, sizeof x.state_dir, "%s/execd", x.args.root);
 	if (pods_init(&x.pods, &x.role, x.args.root, x.args.runroot, &err) < 0)
+		fatal("%s", err.msg);
+	if (layers_init(&x, &err) < 0 || ctrs_init(&x, &err) < 0 || stream_init(&x, &err) < 0)
 		fatal("%s", err.msg);
 	if (sandbox_apply_role(ROLE_EXECD, &x.args, &err) < 0)
 		fatal("sandbox: %s", err.msg);

@@ -267,6 +267,12 @@ static void forward(struct frontd *f, struct grpc_call *call, enum crisp_role wh
 	uint64_t dl = grpc_call_deadline_ms(call), now = crisp_now_ms();
 	struct fwd_op *op;
 
+	/* A pull of a large image, or an ExecSync with no timeout of its own,
+	 * may rightly outlast request_timeout_ms: only the client's deadline
+	 * (or an hour) bounds them. */
+	if ((type == IPC_IMG_PULL || type == IPC_CTR_EXEC_SYNC) && timeout < 3600000)
+		timeout = 3600000;
+
 	if (ch == NULL) {
 		char msg[96];
 		snprintf(msg, sizeof msg, "%s is not running (restarting); try again", crisp_role_name(who));
@@ -332,15 +338,15 @@ static void cri_image_fs_info(struct grpc_call *call, const uint8_t *req, size_t
 
 /*
  * FORWARD(fn, crireq, wrap, WRAP, IPCTYPE, ans): decode and validate the CRI
- * request, send it to execd wrapped in cipc.<wrap> (execd validates it
+ * request, send it to execd (FORWARD_TO: another owner) wrapped in cipc.<wrap> (execd validates it
  * again), and answer with the CRI response execd wrapped in cipc.<ans>.
  */
-#define FORWARD(fn, crireq, wrap, WRAP, IPCTYPE, ans, Ans)                                      \
+#define FORWARD_TO(ROLE, fn, crireq, wrap, WRAP, IPCTYPE, ans, Ans)                            \
 	static void fn##_reply(struct grpc_call *call, const ProtobufCMessage *a)               \
 	{                                                                                       \
 		const Cipc__##Ans *w = (const Cipc__##Ans *)a;                                  \
 		if (w->resp == NULL)                                                            \
-			grpc_call_finish(call, CRISP_INTERNAL, "execd answered nothing");       \
+			grpc_call_finish(call, CRISP_INTERNAL, "the backend answered nothing"); \
 		else                                                                            \
 			reply_pb(call, &w->resp->base);                                         \
 	}                                                                                       \
@@ -351,9 +357,10 @@ static void cri_image_fs_info(struct grpc_call *call, const uint8_t *req, size_t
 		if (rq == NULL)                                                                 \
 			return;                                                                 \
 		w.req = (void *)rq;                                                             \
-		forward(arg, call, ROLE_EXECD, IPCTYPE, &w.base, fn##_reply);                   \
+		forward(arg, call, ROLE, IPCTYPE, &w.base, fn##_reply);                         \
 		protobuf_c_message_free_unpacked(rq, NULL);                                     \
 	}
+#define FORWARD(...) FORWARD_TO(ROLE_EXECD, __VA_ARGS__)
 
 FORWARD(cri_run_pod_sandbox, run_pod_sandbox_request, POD_RUN, PodRun, IPC_POD_RUN, pod_run_ans, PodRunAns)
 FORWARD(cri_stop_pod_sandbox, stop_pod_sandbox_request, POD_STOP, PodStop, IPC_POD_STOP, pod_stop_ans, PodStopAns)
@@ -366,6 +373,36 @@ FORWARD(cri_list_pod_sandbox, list_pod_sandbox_request, POD_LIST, PodList, IPC_P
 FORWARD(cri_list_containers, list_containers_request, CTR_LIST, CtrList, IPC_CTR_LIST, ctr_list_ans, CtrListAns)
 FORWARD(cri_container_status, container_status_request, CTR_STATUS, CtrStatus, IPC_CTR_STATUS, ctr_status_ans,
 	CtrStatusAns)
+
+FORWARD(cri_create_container, create_container_request, CTR_CREATE, CtrCreate, IPC_CTR_CREATE, ctr_create_ans,
+	CtrCreateAns)
+FORWARD(cri_start_container, start_container_request, CTR_START, CtrStart, IPC_CTR_START, ctr_start_ans, CtrStartAns)
+FORWARD(cri_stop_container, stop_container_request, CTR_STOP, CtrStop, IPC_CTR_STOP, ctr_stop_ans, CtrStopAns)
+FORWARD(cri_remove_container, remove_container_request, CTR_REMOVE, CtrRemove, IPC_CTR_REMOVE, ctr_remove_ans,
+	CtrRemoveAns)
+FORWARD(cri_exec_sync, exec_sync_request, CTR_EXEC_SYNC, CtrExecSync, IPC_CTR_EXEC_SYNC, ctr_exec_sync_ans,
+	CtrExecSyncAns)
+FORWARD(cri_update_container_resources, update_container_resources_request, CTR_UPDATE, CtrUpdate, IPC_CTR_UPDATE,
+	ctr_update_ans, CtrUpdateAns)
+FORWARD(cri_reopen_container_log, reopen_container_log_request, CTR_REOPEN_LOG, CtrReopenLog, IPC_CTR_REOPEN_LOG,
+	ctr_reopen_log_ans, CtrReopenLogAns)
+FORWARD(cri_container_stats, container_stats_request, CTR_STATS, CtrStats, IPC_CTR_STATS, ctr_stats_ans, CtrStatsAns)
+FORWARD(cri_list_container_stats, list_container_stats_request, CTR_LIST_STATS, CtrListStats, IPC_CTR_LIST_STATS,
+	ctr_list_stats_ans, CtrListStatsAns)
+FORWARD(cri_pod_sandbox_stats, pod_sandbox_stats_request, POD_STATS, PodStats, IPC_POD_STATS, pod_stats_ans,
+	PodStatsAns)
+FORWARD(cri_list_pod_sandbox_stats, list_pod_sandbox_stats_request, POD_LIST_STATS, PodListStats,
+	IPC_POD_LIST_STATS, pod_list_stats_ans, PodListStatsAns)
+
+/* ---- images: imaged owns them ---- */
+
+FORWARD_TO(ROLE_IMAGED, cri_pull_image, pull_image_request, IMG_PULL, ImgPull, IPC_IMG_PULL, img_pull_ans, ImgPullAns)
+FORWARD_TO(ROLE_IMAGED, cri_list_images, list_images_request, IMG_LIST, ImgList, IPC_IMG_LIST, img_list_ans,
+	ImgListAns)
+FORWARD_TO(ROLE_IMAGED, cri_image_status, image_status_request, IMG_STATUS, ImgStatus, IPC_IMG_STATUS,
+	img_status_ans, ImgStatusAns)
+FORWARD_TO(ROLE_IMAGED, cri_remove_image, remove_image_request, IMG_REMOVE, ImgRemove, IPC_IMG_REMOVE,
+	img_remove_ans, ImgRemoveAns)
 
 /* ---- UpdateRuntimeConfig: the pod CIDRs go to netd ---- */
 
@@ -424,28 +461,13 @@ static void unimplemented(struct grpc_call *call, const char *method, const char
 		unimplemented(call, method, owner, &runtime__v1__##desc##__descriptor, req, len); \
 	}
 
-UNIMPL(cri_create_container, "CreateContainer", "execd", create_container_request)
-UNIMPL(cri_start_container, "StartContainer", "execd", start_container_request)
-UNIMPL(cri_stop_container, "StopContainer", "execd", stop_container_request)
-UNIMPL(cri_remove_container, "RemoveContainer", "execd", remove_container_request)
-UNIMPL(cri_update_container_resources, "UpdateContainerResources", "execd", update_container_resources_request)
-UNIMPL(cri_reopen_container_log, "ReopenContainerLog", "execd", reopen_container_log_request)
-UNIMPL(cri_exec_sync, "ExecSync", "execd", exec_sync_request)
 UNIMPL(cri_exec, "Exec", "execd", exec_request)
 UNIMPL(cri_attach, "Attach", "execd", attach_request)
 UNIMPL(cri_port_forward, "PortForward", "netd", port_forward_request)
-UNIMPL(cri_container_stats, "ContainerStats", "execd", container_stats_request)
-UNIMPL(cri_list_container_stats, "ListContainerStats", "execd", list_container_stats_request)
-UNIMPL(cri_pod_sandbox_stats, "PodSandboxStats", "execd", pod_sandbox_stats_request)
-UNIMPL(cri_list_pod_sandbox_stats, "ListPodSandboxStats", "execd", list_pod_sandbox_stats_request)
 UNIMPL(cri_checkpoint_container, "CheckpointContainer", "execd", checkpoint_container_request)
 UNIMPL(cri_get_container_events, "GetContainerEvents", "execd", get_events_request)
 UNIMPL(cri_list_metric_descriptors, "ListMetricDescriptors", "execd", list_metric_descriptors_request)
 UNIMPL(cri_list_pod_sandbox_metrics, "ListPodSandboxMetrics", "execd", list_pod_sandbox_metrics_request)
-UNIMPL(cri_list_images, "ListImages", "imaged", list_images_request)
-UNIMPL(cri_image_status, "ImageStatus", "imaged", image_status_request)
-UNIMPL(cri_pull_image, "PullImage", "imaged", pull_image_request)
-UNIMPL(cri_remove_image, "RemoveImage", "imaged", remove_image_request)
 
 #define RS "/runtime.v1.RuntimeService/"
 #define IS "/runtime.v1.ImageService/"

@@ -14,14 +14,8 @@
 #include "common/sandbox.h"
 #include "common/util.h"
 #include "imaged/fsusage.h"
+#include "imaged/imaged.h"
 #include "ipc/role.h"
-
-struct imaged {
-	struct role_ctx role;
-	struct role_args args;
-	char store[4096]; /* <root>/images, owned by imaged's user */
-	int store_fd;
-};
 
 /* ImageFsInfo: what the store uses, measured afresh. */
 static void on_image_fs_info(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
@@ -44,12 +38,50 @@ static void on_image_fs_info(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 		log_warn("IMAGE_FS_INFO answer: %s", err.msg);
 }
 
+#define IM_HANDLER(name, fn)                                                    \
+	static void name(struct ipc_chan *ch, struct ipc_msg *m, void *arg)     \
+	{                                                                       \
+		struct role_ctx *r = arg;                                       \
+		fn(ch, m, (struct imaged *)r->arg);                             \
+	}
+IM_HANDLER(on_img_pull, images_on_pull)
+IM_HANDLER(on_img_list, images_on_list)
+IM_HANDLER(on_img_status, images_on_status)
+IM_HANDLER(on_img_remove, images_on_remove)
+IM_HANDLER(on_image_resolve, images_on_resolve)
+IM_HANDLER(on_image_unpin, images_on_unpin)
+
 static const struct ipc_handler handlers[] = {
 	ROLE_COMMON_HANDLERS,
 	{ IPC_IMAGE_FS_INFO, on_image_fs_info },
+	{ IPC_IMG_PULL, on_img_pull },
+	{ IPC_IMG_LIST, on_img_list },
+	{ IPC_IMG_STATUS, on_img_status },
+	{ IPC_IMG_REMOVE, on_img_remove },
+	{ IPC_IMAGE_RESOLVE, on_image_resolve },
+	{ IPC_IMAGE_UNPIN, on_image_unpin },
 };
 
-static const struct role_ops ops = { 0 };
+static void peer_changed(struct role_ctx *r, enum crisp_role peer, bool up)
+{
+	images_peer_changed(r->arg, peer, up);
+}
+
+static void config_apply(struct role_ctx *r, const Cipc__Config *c)
+{
+	images_config_apply(r->arg, c);
+}
+
+static void stop(struct role_ctx *r)
+{
+	images_close(r->arg);
+}
+
+static const struct role_ops ops = {
+	.config_apply = config_apply,
+	.peer_changed = peer_changed,
+	.stop = stop,
+};
 
 int main(int argc, char **argv)
 {
@@ -63,6 +95,8 @@ int main(int argc, char **argv)
 	im.store_fd = open(im.store, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (im.store_fd < 0)
 		fatal("%s: %s", im.store, strerror(errno));
+	if (images_init(&im, &err) < 0)
+		fatal("%s", err.msg);
 	if (sandbox_apply_role(ROLE_IMAGED, &im.args, &err) < 0)
 		fatal("sandbox: %s", err.msg);
 	return role_run(&im.role);

@@ -267,7 +267,10 @@ def test_header_list_too_large(front):
         # One field longer than nghttp2 decodes (64 KiB): the connection.
         c = H2Conn(front.sock)
         sid = c.new_sid()
-        c.send_headers(sid, request_headers(V, [("x-big", "v" * 70000)]), end_stream=True)
+        try:
+            c.send_headers(sid, request_headers(V, [("x-big", "v" * 70000)]), end_stream=True)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # frontd may close before the last CONTINUATION is written
         expect_goaway(c, COMPRESSION_ERROR)
 
     abuse_twice(front, abuse)
