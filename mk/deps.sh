@@ -10,7 +10,7 @@ BUILD_PKGS="gcc make pkg-config libc6-dev
  libseccomp-dev libcap-ng-dev libselinux1-dev libapparmor-dev
  libprotobuf-c-dev protobuf-c-compiler libsodium-dev libgpgme-dev
  libnghttp2-dev libcurl4-openssl-dev libjansson-dev libarchive-dev
- libsqlite3-dev libinih-dev"
+ libsqlite3-dev libinih-dev libssl-dev zlib1g-dev"
 
 TEST_PKGS="clang libclang-rt-14-dev libcmocka-dev
  python3-grpcio python3-grpc-tools python3-protobuf python3-pytest
