@@ -21,6 +21,7 @@ struct execd {
 	struct execd_layers *layers;
 	struct execd_ctrs *ctrs;
 	struct execd_stream *stream;
+	bool events_subscribed; /* frontd has GetContainerEvents listeners */
 };
 
 /* An execd ipc handler: the usual ipc handler with the context resolved. */

@@ -17,6 +17,7 @@
 #include "common/sandbox.h"
 #include "common/util.h"
 #include "execd/containers.h"
+#include "execd/events.h"
 #include "execd/execd.h"
 #include "execd/pods.h"
 #include "ipc/role.h"
@@ -82,6 +83,7 @@ X_HANDLER(on_layer_unpack, layers_on_unpack)
 X_HANDLER(on_layer_release, layers_on_release)
 X_HANDLER(on_stream_exec, stream_on_exec)
 X_HANDLER(on_stream_attach, stream_on_attach)
+X_HANDLER(on_events_subscribe, events_on_subscribe)
 
 static const struct ipc_handler handlers[] = {
 	ROLE_COMMON_HANDLERS,
@@ -108,6 +110,7 @@ static const struct ipc_handler handlers[] = {
 	{ IPC_LAYER_RELEASE, on_layer_release },
 	{ IPC_STREAM_EXEC, on_stream_exec },
 	{ IPC_STREAM_ATTACH, on_stream_attach },
+	{ IPC_EVENTS_SUBSCRIBE, on_events_subscribe },
 };
 
 static void peer_changed(struct role_ctx *r, enum crisp_role peer, bool up)
@@ -116,6 +119,7 @@ static void peer_changed(struct role_ctx *r, enum crisp_role peer, bool up)
 
 	if (peer == ROLE_NETD && up)
 		pods_netd_up(&x->pods);
+	events_peer_changed(x, peer, up);
 }
 
 static void config_apply(struct role_ctx *r, const Cipc__Config *c)
@@ -151,6 +155,7 @@ int main(int argc, char **argv)
 	snprintf(x.state_dir, sizeof x.state_dir, "%s/execd", x.args.root);
 	if (pods_init(&x.pods, &x.role, x.args.root, x.args.runroot, &err) < 0)
 		fatal("%s", err.msg);
+	events_init(&x);
 	if (layers_init(&x, &err) < 0 || ctrs_init(&x, &err) < 0 || stream_init(&x, &err) < 0)
 		fatal("%s", err.msg);
 	if (sandbox_apply_role(ROLE_EXECD, &x.args, &err) < 0)

@@ -36,6 +36,8 @@ struct state {
 	/* events of the open transaction, published after COMMIT */
 	struct state_event *pend;
 	size_t npend, pend_cap;
+	void (*ev_hook)(void *); /* events reached the ring (execd/events.c) */
+	void *ev_hook_arg;
 	void (*hook)(void *);
 	void *hook_arg;
 };
@@ -155,8 +157,18 @@ static int commit(struct state *st, crisp_err_t *err)
 	}
 	for (size_t i = 0; i < st->npend; i++)
 		ring_push(st, &st->pend[i]);
+	if (st->npend > 0 && st->ev_hook != NULL) {
+		st->npend = 0;
+		st->ev_hook(st->ev_hook_arg);
+	}
 	st->npend = 0;
 	return 0;
+}
+
+void state_set_event_hook(struct state *st, void (*fn)(void *), void *arg)
+{
+	st->ev_hook = fn;
+	st->ev_hook_arg = arg;
 }
 
 static int pend_event(struct state *st, int type, int64_t at, const char *ctr_id,

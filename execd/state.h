@@ -368,6 +368,10 @@ size_t state_events_take(struct state *st, struct state_event *out, size_t max);
 size_t state_events_pending(const struct state *st);
 uint64_t state_events_dropped(const struct state *st);
 
+/* Called (from the committing call, after COMMIT) whenever events reached
+ * the ring; NULL to clear.  The hook may read the state and take events. */
+void state_set_event_hook(struct state *st, void (*fn)(void *), void *arg);
+
 /* Testing seam: called inside every write transaction just before COMMIT
  * (crash-consistency tests SIGKILL themselves from it).  NULL to clear. */
 void state_set_precommit_hook(struct state *st, void (*fn)(void *), void *arg);

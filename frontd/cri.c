@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "frontd/cri.h"
+#include "frontd/events.h"
 #include "frontd/validate.h"
 #include "proto/cri.pb-c.h"
 
@@ -465,7 +466,6 @@ UNIMPL(cri_exec, "Exec", "execd", exec_request)
 UNIMPL(cri_attach, "Attach", "execd", attach_request)
 UNIMPL(cri_port_forward, "PortForward", "netd", port_forward_request)
 UNIMPL(cri_checkpoint_container, "CheckpointContainer", "execd", checkpoint_container_request)
-UNIMPL(cri_get_container_events, "GetContainerEvents", "execd", get_events_request)
 UNIMPL(cri_list_metric_descriptors, "ListMetricDescriptors", "execd", list_metric_descriptors_request)
 UNIMPL(cri_list_pod_sandbox_metrics, "ListPodSandboxMetrics", "execd", list_pod_sandbox_metrics_request)
 

@@ -16,6 +16,8 @@ struct frontd {
 	struct role_args args;
 	struct grpc_server *server;
 	int listen_fd;
+	struct grpc_call *subs[64]; /* GetContainerEvents listeners (events.c) */
+	size_t nsubs;
 };
 
 /* The method table: every RPC of runtime.v1 RuntimeService and ImageService. */

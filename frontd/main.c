@@ -17,6 +17,7 @@
 #include "common/sandbox.h"
 #include "common/util.h"
 #include "frontd/cri.h"
+#include "frontd/events.h"
 
 /* Who may call: the configured uids (kubelet, crictl as root). */
 static bool accept_check(const struct ucred *cred, void *arg)
@@ -76,6 +77,7 @@ static void stop(struct role_ctx *r)
 {
 	struct frontd *f = r->arg;
 
+	events_close(f);
 	if (f->server) {
 		grpc_server_free(f->server);
 		f->server = NULL;
@@ -84,11 +86,18 @@ static void stop(struct role_ctx *r)
 
 static const struct ipc_handler handlers[] = {
 	ROLE_COMMON_HANDLERS,
+	{ IPC_CTR_EVENT, events_on_ctr_event },
 };
+
+static void peer_changed(struct role_ctx *r, enum crisp_role peer, bool up)
+{
+	events_peer_changed(r->arg, peer, up);
+}
 
 static const struct role_ops ops = {
 	.config_check = config_check,
 	.config_apply = config_apply,
+	.peer_changed = peer_changed,
 	.stop = stop,
 };
 
