@@ -241,7 +241,16 @@ typedef void (*fwd_reply_fn)(struct grpc_call *call, const ProtobufCMessage *ans
 struct fwd_op {
 	struct grpc_call *call;
 	fwd_reply_fn reply;
+	struct ipc_chan *ch; /* referenced */
+	uint64_t reqid;
 };
+
+static void fwd_free(struct fwd_op *op)
+{
+	grpc_call_unref(op->call);
+	ipc_chan_unref(op->ch);
+	free(op);
+}
 
 static void fwd_answer(struct ipc_chan *ch, struct ipc_msg *ans, const crisp_err_t *e, void *arg)
 {
@@ -252,8 +261,18 @@ static void fwd_answer(struct ipc_chan *ch, struct ipc_msg *ans, const crisp_err
 		grpc_call_finish(op->call, e->code ? e->code : CRISP_INTERNAL, e->msg);
 	else
 		op->reply(op->call, ans->pb);
-	grpc_call_unref(op->call);
-	free(op);
+	fwd_free(op);
+}
+
+/* The client reset the stream, went away or passed its deadline: the
+ * owner hears of it (CANCEL) and may stop working for nobody. */
+static void fwd_cancelled(struct grpc_call *call, void *arg)
+{
+	struct fwd_op *op = arg;
+
+	(void)call;
+	ipc_cancel(op->ch, op->reqid);
+	fwd_free(op);
 }
 
 /* Send req to who; answer the call from its answer (through reply) or its
@@ -295,11 +314,15 @@ static void forward(struct frontd *f, struct grpc_call *call, enum crisp_role wh
 	}
 	op->call = grpc_call_ref(call);
 	op->reply = reply;
-	if (ipc_request(ch, type, req, -1, (uint32_t)timeout, fwd_answer, op, NULL, &err) < 0) {
+	op->ch = ipc_chan_ref(ch);
+	if (ipc_request(ch, type, req, -1, (uint32_t)timeout, fwd_answer, op, &op->reqid, &err) < 0) {
 		grpc_call_finish(call, err.code ? err.code : CRISP_INTERNAL, err.msg);
-		grpc_call_unref(op->call);
-		free(op);
+		fwd_free(op);
+		return;
 	}
+	/* Fails only when the call is already over: then the answer, which
+	 * ipc never delivers from inside ipc_request, finds it finished. */
+	(void)grpc_call_on_cancel(call, fwd_cancelled, op);
 }
 
 /* ---- ImageFsInfo: imaged measures its store ---- */

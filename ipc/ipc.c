@@ -107,6 +107,13 @@ struct ipc_pending {
 	struct ipc_chan *ch;
 };
 
+struct ipc_watch {
+	struct ipc_watch *next;
+	uint64_t reqid;
+	ipc_cancel_fn fn;
+	void *arg;
+};
+
 struct ipc_chan {
 	unsigned refs;
 	bool open;
@@ -137,6 +144,8 @@ struct ipc_chan {
 
 	uint8_t *rxbuf;
 	size_t rxcap;
+
+	struct ipc_watch *watches; /* requests whose handler listens for CANCEL */
 
 	struct loop_timer *close_timer; /* deferred close notification */
 	bool close_violation;
@@ -508,6 +517,10 @@ static void pend_fail_all(struct ipc_chan *ch, const crisp_err_t *e)
 	}
 }
 
+static void send_cancel(struct ipc_chan *ch, uint64_t reqid);
+
+static void watches_free(struct ipc_chan *ch);
+
 static void on_request_timeout(struct loop *l, void *arg)
 {
 	struct ipc_pending *p = arg;
@@ -517,6 +530,7 @@ static void on_request_timeout(struct loop *l, void *arg)
 	(void)l;
 	p->timer = NULL; /* fired: the loop freed it */
 	pend_remove(ch, p);
+	send_cancel(ch, p->reqid);
 	crisp_error(&e, CRISP_DEADLINE_EXCEEDED, 0, "%s request %llu timed out",
 		    crisp_role_name(ch->peer), (unsigned long long)p->reqid);
 	ipc_chan_ref(ch);
@@ -818,6 +832,17 @@ int ipc_request(struct ipc_chan *ch, uint32_t type, const ProtobufCMessage *pb, 
 	return 0;
 }
 
+/* Best effort: a peer that misses it just finishes the work for nothing. */
+static void send_cancel(struct ipc_chan *ch, uint64_t reqid)
+{
+	Cipc__Cancel c = CIPC__CANCEL__INIT;
+
+	if (!ch->open)
+		return;
+	c.reqid = reqid;
+	(void)ipc_send(ch, IPC_CANCEL, &c.base, -1, NULL);
+}
+
 void ipc_cancel(struct ipc_chan *ch, uint64_t reqid)
 {
 	struct ipc_pending *p;
@@ -826,6 +851,64 @@ void ipc_cancel(struct ipc_chan *ch, uint64_t reqid)
 		return;
 	pend_detach(ch, p);
 	free(p);
+	send_cancel(ch, reqid);
+}
+
+int ipc_watch_cancel(struct ipc_chan *ch, uint64_t reqid, ipc_cancel_fn fn, void *arg,
+		     crisp_err_t *err)
+{
+	struct ipc_watch *w;
+
+	if (ch == NULL || reqid == 0 || fn == NULL)
+		return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "ipc_watch_cancel: bad arguments");
+	ipc_unwatch_cancel(ch, reqid);
+	if ((w = calloc(1, sizeof *w)) == NULL)
+		return crisp_error(err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+	w->reqid = reqid;
+	w->fn = fn;
+	w->arg = arg;
+	w->next = ch->watches;
+	ch->watches = w;
+	return 0;
+}
+
+static struct ipc_watch *watch_take(struct ipc_chan *ch, uint64_t reqid)
+{
+	for (struct ipc_watch **pp = &ch->watches; *pp != NULL; pp = &(*pp)->next)
+		if ((*pp)->reqid == reqid) {
+			struct ipc_watch *w = *pp;
+			*pp = w->next;
+			return w;
+		}
+	return NULL;
+}
+
+void ipc_unwatch_cancel(struct ipc_chan *ch, uint64_t reqid)
+{
+	if (ch != NULL)
+		free(watch_take(ch, reqid));
+}
+
+static void watches_free(struct ipc_chan *ch)
+{
+	while (ch->watches != NULL) {
+		struct ipc_watch *w = ch->watches;
+		ch->watches = w->next;
+		free(w);
+	}
+}
+
+/* The built-in handler of CANCEL. */
+static void on_cancel_msg(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
+{
+	const Cipc__Cancel *c = (const Cipc__Cancel *)m->pb;
+	struct ipc_watch *w = watch_take(ch, c->reqid);
+
+	(void)arg;
+	if (w == NULL)
+		return; /* answered already, or nobody listens */
+	w->fn(ch, w->reqid, w->arg);
+	free(w);
 }
 
 int ipc_answer(struct ipc_chan *ch, uint64_t reqid, uint32_t type, const ProtobufCMessage *pb,
@@ -836,6 +919,7 @@ int ipc_answer(struct ipc_chan *ch, uint64_t reqid, uint32_t type, const Protobu
 
 	if (reqid == 0)
 		return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "answer to request id 0");
+	ipc_unwatch_cancel(ch, reqid);
 	def = send_check(ch, type, SEND_ANSWER, pb, fd, &len, err);
 	if (def == NULL)
 		return -1;
@@ -1036,6 +1120,7 @@ static void chan_shutdown(struct ipc_chan *ch, bool violation_, bool defer, cons
 	loop_del(ch->loop, ch->fd);
 	close(TAKE_FD(ch->fd));
 	txq_clear(ch);
+	watches_free(ch);
 	ch->close_violation = violation_;
 	va_start(ap, fmt);
 	vsnprintf(ch->close_reason, sizeof ch->close_reason, fmt, ap);
@@ -1069,6 +1154,7 @@ struct ipc_chan *ipc_chan_ref(struct ipc_chan *ch)
 
 static void chan_free(struct ipc_chan *ch)
 {
+	watches_free(ch);
 	free(ch->pend); /* empty: a closed channel has no pending requests */
 	if (ch->rxbuf != NULL)
 		free(ch->rxbuf);
@@ -1208,6 +1294,7 @@ static int chan_set_handlers(struct ipc_chan *ch, const struct ipc_chan_cfg *cfg
 {
 	if (cfg->nhandlers > 0 && cfg->handlers == NULL)
 		return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "handlers missing");
+	ch->handlers[ipc_type_index(IPC_CANCEL)] = on_cancel_msg;
 	for (size_t i = 0; i < cfg->nhandlers; i++) {
 		const struct ipc_handler *h = &cfg->handlers[i];
 		int idx = ipc_type_index(h->type);

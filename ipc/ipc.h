@@ -192,8 +192,24 @@ int ipc_send(struct ipc_chan *ch, uint32_t type, const ProtobufCMessage *pb, int
 int ipc_request(struct ipc_chan *ch, uint32_t type, const ProtobufCMessage *pb, int fd,
 		uint32_t timeout_ms, ipc_answer_fn cb, void *arg, uint64_t *reqid, crisp_err_t *err);
 
-/* Forget a pending request: its cb will not run; a later answer is stale. */
+/* Forget a pending request: its cb will not run; a later answer is stale.
+ * The peer is told (a CANCEL message, best effort) so it may stop working
+ * on it; a request that times out is cancelled the same way. */
 void ipc_cancel(struct ipc_chan *ch, uint64_t reqid);
+
+/*
+ * The receiving side of cancellation.  A handler that works on request
+ * reqid for a while (a pull, an ExecSync) may ask to hear when the
+ * requester gives up: fn runs at most once, from the loop, when CANCEL for
+ * reqid arrives.  The watch ends by itself when the request is answered
+ * (ipc_answer / ipc_answer_error) or the channel closes, or with
+ * ipc_unwatch_cancel.  A CANCEL for a request nobody watches is ignored.
+ * Returns 0, or -1 (RESOURCE_EXHAUSTED) without memory.
+ */
+typedef void (*ipc_cancel_fn)(struct ipc_chan *ch, uint64_t reqid, void *arg);
+int ipc_watch_cancel(struct ipc_chan *ch, uint64_t reqid, ipc_cancel_fn fn, void *arg,
+		     crisp_err_t *err);
+void ipc_unwatch_cancel(struct ipc_chan *ch, uint64_t reqid);
 
 /* Answer request reqid with its declared answer type, or with ERROR. */
 int ipc_answer(struct ipc_chan *ch, uint64_t reqid, uint32_t type, const ProtobufCMessage *pb,

@@ -743,6 +743,65 @@ static void test_cancel(void **state)
 	fx_end(&f);
 }
 
+struct cancels {
+	int n;
+	uint64_t ids[8];
+};
+
+static void on_peer_cancel(struct ipc_chan *ch, uint64_t reqid, void *arg)
+{
+	struct cancels *c = arg;
+
+	(void)ch;
+	if (c->n < 8)
+		c->ids[c->n] = reqid;
+	c->n++;
+}
+
+/* The requester's ipc_cancel and its timeouts reach the handler that
+ * watches; answered or unwatched requests hear nothing. */
+static void test_cancel_reaches_peer(void **state)
+{
+	struct fx f;
+	struct ans a1 = { 0 }, a2 = { 0 }, a3 = { 0 }, a4 = { 0 };
+	struct cancels c = { 0 };
+	uint64_t id1 = 0, id2 = 0, id3 = 0, id4 = 0;
+	crisp_err_t err = CRISP_ERR_INIT;
+
+	(void)state;
+	fx_begin(&f, ROLE_FRONTD, ROLE_EXECD, 0, true);
+	f.b.mode = M_DEFER;
+	request(f.a.ch, IPC_RUNTIME_STATUS, NULL, 0, &a1, &id1);
+	request(f.a.ch, IPC_RUNTIME_STATUS, NULL, 40, &a2, &id2);
+	request(f.a.ch, IPC_RUNTIME_STATUS, NULL, 0, &a3, &id3);
+	request(f.a.ch, IPC_RUNTIME_STATUS, NULL, 0, &a4, &id4);
+	run_until(f.l, &f.b.handled, 4, 2000);
+	for (int i = 0; i < 3; i++) /* id4 is not watched */
+		assert_int_equal(ipc_watch_cancel(f.b.ch, f.b.deferred[i], on_peer_cancel, &c, &err), 0);
+
+	ipc_cancel(f.a.ch, id1);
+	run_until(f.l, &c.n, 1, 2000);
+	assert_int_equal(c.ids[0], f.b.deferred[0]);
+	/* The timeout of id2 cancels it on both sides. */
+	run_until(f.l, &c.n, 2, 2000);
+	assert_int_equal(c.ids[1], f.b.deferred[1]);
+	assert_int_equal(a2.code, CRISP_DEADLINE_EXCEEDED);
+	/* Answered: the watch is gone, a late cancel is not delivered. */
+	answer_condition(&f.b, f.b.ch, f.b.deferred[2]);
+	run_until(f.l, &a3.calls, 1, 2000);
+	ipc_cancel(f.a.ch, id3); /* not pending any more: nothing is sent */
+	/* Not watched: the CANCEL is ignored and the channel stays up. */
+	ipc_cancel(f.a.ch, id4);
+	for (uint64_t end = crisp_now_ms() + 50; crisp_now_ms() < end;)
+		assert_int_equal(loop_run_once(f.l, 5), 0);
+	assert_int_equal(c.n, 2);
+	assert_int_equal(a1.calls + a4.calls, 0);
+	assert_true(ipc_chan_is_open(f.a.ch) && ipc_chan_is_open(f.b.ch));
+	/* A watch left when the channel goes is freed with it (LSan checks). */
+	assert_int_equal(ipc_watch_cancel(f.b.ch, 999, on_peer_cancel, &c, &err), 0);
+	fx_end(&f);
+}
+
 static void test_peer_eof(void **state)
 {
 	struct fx f;
@@ -1508,6 +1567,7 @@ int main(void)
 		cmocka_unit_test(test_close_in_handler),
 		cmocka_unit_test(test_close_in_answer_cb),
 		cmocka_unit_test(test_send_checks),
+		cmocka_unit_test(test_cancel_reaches_peer),
 		cmocka_unit_test(test_chan_new_checks),
 		cmocka_unit_test(test_sockbuf_never_shrinks),
 		cmocka_unit_test(test_queue),
