@@ -46,6 +46,7 @@ const char config_default_text[] =
 	"cni_config_dir = /etc/cni/net.d\n"
 	"cni_plugin_dirs = /opt/cni/bin, /usr/lib/cni\n"
 	"cni_default_network =\n"
+	"netns_dir =\n"
 	"\n"
 	"[streaming]\n"
 	"address = 127.0.0.1\n"
@@ -101,6 +102,7 @@ static const struct cfg_key schema[] = {
 	{ "netd", "cni_config_dir", CT_PATH, M(cni_config_dir), 0, 0, 0 },
 	{ "netd", "cni_plugin_dirs", CT_PATHLIST, ML(cni_plugin_dirs), 0, 0 },
 	{ "netd", "cni_default_network", CT_STRING, M(cni_default_network), 0, 0, 0 },
+	{ "netd", "netns_dir", CT_PATH_OPT, M(netns_dir), 0, 0, 0 },
 	{ "streaming", "address", CT_ADDRESS, M(stream_address), 0, 0, 0 },
 	{ "streaming", "port", CT_UINT, M(stream_port), 0, 0, 65535 },
 };

@@ -1,10 +1,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -115,33 +117,136 @@ static int read_conf(int dfd, const char *name, char **out, size_t *len)
 	return 0;
 }
 
+/*
+ * The answer of cni_conf_find is cached, keyed by the directory and the
+ * wanted name plus a fingerprint of what decides it: the directory's
+ * identity and times, and every candidate file's name, identity, size and
+ * times (lstat, the same view read_conf takes with O_NOFOLLOW).  NetworkReady
+ * asks on every CRI Status call; an unchanged directory then costs one
+ * readdir and one fstatat per file, no read and no JSON parse.  A file
+ * written in place within one timestamp tick of the cached look-up could
+ * keep its times: as git does with "racily clean" entries, an answer is not
+ * kept while any stamp is within CONF_RACY_NS of the clock when it was
+ * computed.  netd is single-threaded; its forked helpers get a copy.
+ */
+#define CONF_RACY_NS 2000000000ull
+#define CONF_MAX_FILES 1024
+
+static struct {
+	bool valid;
+	char dir[4096];
+	char want[256];
+	uint64_t fp;
+	int r;             /* the answer: 0 found, -1 error */
+	struct cni_net net;
+	crisp_err_t err;
+} conf_cache;
+
+static struct cni_conf_stats conf_stats;
+
+void cni_conf_get_stats(struct cni_conf_stats *st)
+{
+	*st = conf_stats;
+}
+
+void cni_conf_cache_drop(void)
+{
+	conf_cache.valid = false;
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= b[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+static uint64_t ts_ns(const struct timespec *t)
+{
+	return (uint64_t)t->tv_sec * 1000000000ull + (uint64_t)t->tv_nsec;
+}
+
+/* Mix one stat into h; *newest gets the latest of its times. */
+static uint64_t fp_stat(uint64_t h, const struct stat *st, uint64_t *newest)
+{
+	uint64_t v[7] = { (uint64_t)st->st_dev, (uint64_t)st->st_ino, (uint64_t)st->st_mode,
+			  (uint64_t)st->st_size, ts_ns(&st->st_mtim), ts_ns(&st->st_ctim), 0 };
+
+	if (v[4] > *newest)
+		*newest = v[4];
+	if (v[5] > *newest)
+		*newest = v[5];
+	return fnv(h, v, sizeof v);
+}
+
 int cni_conf_find(const char *dir, const char *want_name, struct cni_net *net, crisp_err_t *err)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
+	struct stat st;
 	char **names = NULL, last_err[CRISP_ERR_MSG_MAX] = "";
 	size_t n = 0, cap = 0;
-	int found = -1;
+	int found = -1, r;
+	uint64_t fp = 0xcbf29ce484222325ull, newest = 0;
+	bool fp_ok;
 
+	conf_stats.lookups++;
+	if (want_name == NULL)
+		want_name = "";
 	if (d == NULL)
 		return crisp_error(err, CRISP_NOT_FOUND, errno, "CNI configuration directory %s", dir);
+	fp_ok = fstat(dirfd(d), &st) == 0 && strlen(dir) < sizeof conf_cache.dir &&
+		strlen(want_name) < sizeof conf_cache.want;
+	if (fp_ok)
+		fp = fp_stat(fp, &st, &newest);
 	while ((e = readdir(d)) != NULL) {
 		if (e->d_name[0] == '.' ||
 		    !(has_suffix(e->d_name, ".conflist") || has_suffix(e->d_name, ".conf") || has_suffix(e->d_name, ".json")))
 			continue;
 		if (n == cap) {
 			char **nn = realloc(names, (cap = cap ? cap * 2 : 16) * sizeof *names);
-			if (nn == NULL)
+			if (nn == NULL) {
+				fp_ok = false;
 				break;
+			}
 			names = nn;
 		}
 		if ((names[n] = strdup(e->d_name)) != NULL)
 			n++;
-		if (n >= 1024)
+		else
+			fp_ok = false;
+		if (n >= CONF_MAX_FILES)
 			break;
 	}
 	if (n > 1)
 		qsort(names, n, sizeof *names, cmp_names);
+	for (size_t i = 0; i < n && fp_ok; i++) {
+		fp = fnv(fp, names[i], strlen(names[i]) + 1);
+		if (fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW) == 0)
+			fp = fp_stat(fp, &st, &newest);
+		else
+			fp = fnv(fp, "-", 1);
+	}
+	if (fp_ok && conf_cache.valid && conf_cache.fp == fp && !strcmp(conf_cache.dir, dir) &&
+	    !strcmp(conf_cache.want, want_name)) {
+		conf_stats.hits++;
+		for (size_t i = 0; i < n; i++)
+			free(names[i]);
+		free(names);
+		closedir(d);
+		if (conf_cache.r == 0) {
+			*net = conf_cache.net;
+			return 0;
+		}
+		if (err != NULL)
+			*err = conf_cache.err;
+		return -1;
+	}
+	conf_stats.scans++;
 	for (size_t i = 0; i < n && found < 0; i++) {
 		char *text = NULL;
 		size_t len = 0;
@@ -155,7 +260,7 @@ int cni_conf_find(const char *dir, const char *want_name, struct cni_net *net, c
 		}
 		if (cni_conf_parse(text, len, has_suffix(names[i], ".conflist"), &cand, &e2) < 0) {
 			snprintf(last_err, sizeof last_err, "%.200s: %.300s", names[i], e2.msg);
-		} else if (want_name == NULL || want_name[0] == '\0' || !strcmp(want_name, cand.name)) {
+		} else if (want_name[0] == '\0' || !strcmp(want_name, cand.name)) {
 			snprintf(cand.file, sizeof cand.file, "%s/%s", dir, names[i]);
 			*net = cand;
 			found = 0;
@@ -166,13 +271,33 @@ int cni_conf_find(const char *dir, const char *want_name, struct cni_net *net, c
 		free(names[i]);
 	free(names);
 	closedir(d);
-	if (found == 0)
-		return 0;
-	if (want_name && want_name[0])
-		return crisp_error(err, CRISP_NOT_FOUND, 0, "no valid CNI network named %s in %s%s%s", want_name, dir,
-				   last_err[0] ? "; last error: " : "", last_err);
-	return crisp_error(err, CRISP_NOT_FOUND, 0, "no valid CNI network configuration in %s%s%s", dir,
-			   last_err[0] ? "; last error: " : "", last_err);
+	if (found == 0) {
+		r = 0;
+	} else {
+		crisp_err_t e3 = CRISP_ERR_INIT;
+		if (want_name[0])
+			crisp_error(&e3, CRISP_NOT_FOUND, 0, "no valid CNI network named %s in %s%s%s", want_name, dir,
+				    last_err[0] ? "; last error: " : "", last_err);
+		else
+			crisp_error(&e3, CRISP_NOT_FOUND, 0, "no valid CNI network configuration in %s%s%s", dir,
+				    last_err[0] ? "; last error: " : "", last_err);
+		if (err != NULL)
+			*err = e3;
+		r = -1;
+		conf_cache.err = e3;
+	}
+	conf_cache.valid = false;
+	struct timespec now;
+	if (fp_ok && clock_gettime(CLOCK_REALTIME, &now) == 0 && newest + CONF_RACY_NS < ts_ns(&now)) {
+		conf_cache.valid = true;
+		conf_cache.fp = fp;
+		conf_cache.r = r;
+		if (r == 0)
+			conf_cache.net = *net;
+		crisp_strlcpy(conf_cache.dir, dir, sizeof conf_cache.dir);
+		crisp_strlcpy(conf_cache.want, want_name, sizeof conf_cache.want);
+	}
+	return r;
 }
 
 void cni_list_free(struct cni_list *l)

@@ -28,8 +28,20 @@ struct cni_net {
 int cni_conf_parse(const char *text, size_t len, int is_list, struct cni_net *net, crisp_err_t *err);
 
 /* Find the default network in dir.  NOT_FOUND (with a message an operator
- * can act on) when no usable configuration exists. */
+ * can act on) when no usable configuration exists.  Cheap when nothing
+ * changed: the answer is cached, keyed by a fingerprint of the directory
+ * and its files (names, inodes, sizes, times), so NetworkReady can ask on
+ * every call and still see a directory that appears or changes at once. */
 int cni_conf_find(const char *dir, const char *want_name, struct cni_net *net, crisp_err_t *err);
+
+struct cni_conf_stats {
+	unsigned long lookups; /* cni_conf_find calls */
+	unsigned long hits;    /* answered from the cache */
+	unsigned long scans;   /* files read and parsed */
+};
+void cni_conf_get_stats(struct cni_conf_stats *st);
+/* Forget the cached answer (tests; a fingerprint change does it anyway). */
+void cni_conf_cache_drop(void);
 
 /*
  * A parsed network list that keeps each plugin's JSON, so the per-plugin

@@ -32,6 +32,7 @@ struct pod_op {
 	pid_t pid;
 	int rfd;
 	char pod_id[65];
+	char netns_dir[PATH_MAX]; /* where this operation pins (setup) or looks first (teardown) */
 	uint8_t *buf;
 	size_t len;
 };
@@ -43,10 +44,13 @@ int netd_pods_init(struct netd_pods *np, struct loop *l, const char *root, const
 	np->loop = l;
 	if ((size_t)snprintf(np->netns_dir, sizeof np->netns_dir, "%s/netns", runroot) >= sizeof np->netns_dir ||
 	    (size_t)snprintf(np->cache_dir, sizeof np->cache_dir, "%s/netd/cni-cache", root) >= sizeof np->cache_dir ||
-	    (size_t)snprintf(np->cidr_file, sizeof np->cidr_file, "%s/netd/pod-cidrs", root) >= sizeof np->cidr_file)
+	    (size_t)snprintf(np->cidr_file, sizeof np->cidr_file, "%s/netd/pod-cidrs", root) >= sizeof np->cidr_file ||
+	    (size_t)snprintf(np->state_dir, sizeof np->state_dir, "%s/netd/pods", root) >= sizeof np->state_dir)
 		return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "netd: state paths too long");
 	if (crisp_mkdir_p(np->cache_dir, 0700, 0, 0) < 0)
 		return crisp_error(err, CRISP_INTERNAL, errno, "%s", np->cache_dir);
+	if (crisp_mkdir_p(np->state_dir, 0700, 0, 0) < 0)
+		return crisp_error(err, CRISP_INTERNAL, errno, "%s", np->state_dir);
 	int fd = open(np->cidr_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd >= 0) {
 		ssize_t n = read(fd, np->pod_cidrs, sizeof np->pod_cidrs - 1);
@@ -66,6 +70,105 @@ static bool pod_id_ok(const char *s)
 		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
 			return false;
 	return true;
+}
+
+/* netd.netns_dir when set (an absolute, clean path: crispd checks), else
+ * <runroot>/netns. */
+static const char *netns_dir_of(const struct netd_pods *np, const Cipc__Config *cfg)
+{
+	return cfg != NULL && cfg->netns_dir != NULL && cfg->netns_dir[0] ? cfg->netns_dir : np->netns_dir;
+}
+
+/* ---- per-pod records ---- */
+
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return -1;
+	r = fsync(fd);
+	close(fd);
+	return r;
+}
+
+static int record_path(const struct netd_pods *np, const char *pod_id, char *buf, size_t sz)
+{
+	int n = snprintf(buf, sz, "%s/%s", np->state_dir, pod_id);
+	return n < 0 || (size_t)n >= sz ? -1 : 0;
+}
+
+/* Durable before CNI ADD runs: {"netnsDir": dir, "network": name}. */
+static int record_write(const struct netd_pods *np, const char *pod_id, const char *nsdir, const char *network,
+			crisp_err_t *err)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	json_t *doc = json_pack("{s:s, s:s}", "netnsDir", nsdir, "network", network);
+	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	int fd = -1, r = -1;
+
+	if (text == NULL || record_path(np, pod_id, path, sizeof path) < 0) {
+		crisp_error(err, CRISP_INTERNAL, ENOMEM, "netd: pod record");
+		goto out;
+	}
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || crisp_write_all(fd, text, strlen(text)) < 0 || fsync(fd) < 0 || rename(tmp, path) < 0) {
+		crisp_error(err, CRISP_INTERNAL, errno, "writing %s", path);
+		if (fd >= 0)
+			unlink(tmp);
+		goto out;
+	}
+	r = fsync_dir(np->state_dir);
+	if (r < 0)
+		crisp_error(err, CRISP_INTERNAL, errno, "syncing %s", np->state_dir);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(text);
+	json_decref(doc);
+	return r;
+}
+
+/* 1 with nsdir and network filled, 0 when there is no record, -1 when it
+ * exists but cannot be used (the caller then falls back to the current
+ * configuration and replaces it by removing it). */
+static int record_read(const struct netd_pods *np, const char *pod_id, char *nsdir, size_t nsdirsz, char *network,
+		       size_t networksz)
+{
+	char path[PATH_MAX];
+	json_error_t je;
+	json_t *doc;
+	const char *d, *n;
+	int r = -1;
+
+	if (record_path(np, pod_id, path, sizeof path) < 0)
+		return -1;
+	if (access(path, F_OK) < 0 && errno == ENOENT)
+		return 0;
+	doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+	if (doc != NULL && json_unpack(doc, "{s:s, s:s}", "netnsDir", &d, "network", &n) == 0 && d[0] == '/' &&
+	    n[0] != '\0' && crisp_strlcpy(nsdir, d, nsdirsz) < nsdirsz && crisp_strlcpy(network, n, networksz) < networksz)
+		r = 1;
+	else
+		log_warn("pod %.12s: record %s is malformed; tearing down from the configuration", pod_id, path);
+	json_decref(doc);
+	return r;
+}
+
+static int record_remove(const struct netd_pods *np, const char *pod_id, crisp_err_t *err)
+{
+	char path[PATH_MAX];
+
+	if (record_path(np, pod_id, path, sizeof path) < 0)
+		return crisp_error(err, CRISP_INTERNAL, 0, "netd: pod record path too long");
+	if (unlink(path) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return crisp_error(err, CRISP_INTERNAL, errno, "removing %s", path);
+	}
+	(void)fsync_dir(np->state_dir);
+	return 0;
 }
 
 /* ---- in the child ---- */
@@ -147,8 +250,8 @@ static json_t *capability_args(const Cipc__NetSetup *rq, const char *pod_cidrs)
 	return caps;
 }
 
-static __attribute__((noreturn)) void child_setup(const struct netd_pods *np, const Cipc__Config *cfg,
-						  const Cipc__NetSetup *rq, int wfd)
+static __attribute__((noreturn)) void child_setup(const struct netd_pods *np, const char *nsdir,
+						  const Cipc__Config *cfg, const Cipc__NetSetup *rq, int wfd)
 {
 	crisp_err_t err = CRISP_ERR_INIT, e2 = CRISP_ERR_INIT;
 	struct cni_net net;
@@ -169,9 +272,15 @@ static __attribute__((noreturn)) void child_setup(const struct netd_pods *np, co
 	}
 	if (cni_list_load(&net, &list, &err) < 0)
 		child_fail(wfd, &err);
-	if (netns_create(np->netns_dir, rq->pod_id, path, sizeof path, &nsfd, &err) < 0)
+	/* The pin first: its creation is the atomic "this pod has no network
+	 * yet" check (ALREADY_EXISTS leaves the existing pod's record alone). */
+	if (netns_create(nsdir, rq->pod_id, path, sizeof path, &nsfd, &err) < 0)
 		child_fail(wfd, &err);
 	close(nsfd);
+	if (record_write(np, rq->pod_id, nsdir, net.name, &err) < 0) {
+		(void)netns_delete(nsdir, rq->pod_id, &e2);
+		child_fail(wfd, &err);
+	}
 	child_opts(cfg, np, &o);
 	memset(&rt, 0, sizeof rt);
 	rt.container_id = rq->pod_id;
@@ -182,8 +291,10 @@ static __attribute__((noreturn)) void child_setup(const struct netd_pods *np, co
 	rt.k8s_uid = rq->uid;
 	rt.capability_args = capability_args(rq, np->pod_cidrs);
 	if (cni_add(&o, &list, &rt, &res, &err) < 0) {
-		/* cni_add has run DEL already; the pin goes too: nothing half made stays. */
-		(void)netns_delete(np->netns_dir, rq->pod_id, &e2);
+		/* cni_add has run DEL already; the pin and the record go too:
+		 * nothing half made stays. */
+		if (netns_delete(nsdir, rq->pod_id, &e2) == 0)
+			(void)record_remove(np, rq->pod_id, &e2);
 		child_fail(wfd, &err);
 	}
 	out.netns_path = path;
@@ -198,18 +309,27 @@ static __attribute__((noreturn)) void child_setup(const struct netd_pods *np, co
 	_exit(0);
 }
 
-static __attribute__((noreturn)) void child_teardown(const struct netd_pods *np, const Cipc__Config *cfg,
-						     const Cipc__NetTeardown *rq, int wfd)
+static __attribute__((noreturn)) void child_teardown(const struct netd_pods *np, const char *cur_nsdir,
+						     const Cipc__Config *cfg, const Cipc__NetTeardown *rq, int wfd)
 {
 	crisp_err_t err = CRISP_ERR_INIT;
 	struct cni_net net;
 	struct cni_list list, *lp = NULL;
 	struct cni_opts o;
 	struct cni_rt rt;
-	char path[PATH_MAX + 80];
+	char path[PATH_MAX + 80], cache[PATH_MAX], nsdir[PATH_MAX], rec_network[256] = "";
 	Cipc__Empty done = CIPC__EMPTY__INIT;
+	const char *network;
+	int rec;
 
 	memset(&net, 0, sizeof net);
+	rec = record_read(np, rq->pod_id, nsdir, sizeof nsdir, rec_network, sizeof rec_network);
+	if (rec <= 0)
+		crisp_strlcpy(nsdir, cur_nsdir, sizeof nsdir);
+	if ((size_t)snprintf(path, sizeof path, "%s/%.64s", nsdir, rq->pod_id) >= sizeof path) {
+		crisp_error(&err, CRISP_INTERNAL, 0, "netns path too long");
+		child_fail(wfd, &err);
+	}
 	/* The current network is only the fallback: DEL uses what the cache
 	 * says ADD used.  No configuration at all is fine when nothing was
 	 * ever added. */
@@ -217,10 +337,6 @@ static __attribute__((noreturn)) void child_teardown(const struct netd_pods *np,
 	    cni_list_load(&net, &list, &err) == 0)
 		lp = &list;
 	child_opts(cfg, np, &o);
-	if ((size_t)snprintf(path, sizeof path, "%s/%.64s", np->netns_dir, rq->pod_id) >= sizeof path) {
-		crisp_error(&err, CRISP_INTERNAL, 0, "netns path too long");
-		child_fail(wfd, &err);
-	}
 	memset(&rt, 0, sizeof rt);
 	rt.container_id = rq->pod_id;
 	rt.netns = access(path, F_OK) == 0 ? path : "";
@@ -228,10 +344,24 @@ static __attribute__((noreturn)) void child_teardown(const struct netd_pods *np,
 	rt.k8s_namespace = rq->namespace_;
 	rt.k8s_name = rq->name;
 	rt.k8s_uid = rq->uid;
-	const char *network = rq->network[0] ? rq->network : lp ? lp->name : NULL;
+	network = rq->network[0] ? rq->network : rec_network[0] ? rec_network : lp ? lp->name : NULL;
+	/* No record (a teardown that already succeeded, typically the
+	 * RemovePodSandbox after a StopPodSandbox, or a pod netd never set
+	 * up), no pin and no cache entry: nothing to undo, no plugin to run.
+	 * A record that exists but is damaged (rec < 0) is not this case. */
+	if (rec == 0 && rt.netns[0] == '\0' &&
+	    (network == NULL || (cni_cache_path(&o, network, &rt, cache, sizeof cache, &err) == 0 &&
+				 access(cache, F_OK) < 0 && errno == ENOENT))) {
+		child_write(wfd, 'D', &done.base);
+		_exit(0);
+	}
 	if (network != NULL && cni_del(&o, network, lp && !strcmp(lp->name, network) ? lp : NULL, &rt, &err) < 0)
 		child_fail(wfd, &err);
-	if (netns_delete(np->netns_dir, rq->pod_id, &err) < 0)
+	if (netns_delete(nsdir, rq->pod_id, &err) < 0)
+		child_fail(wfd, &err);
+	/* Last: a failure before leaves the record, so the next teardown
+	 * (RemovePodSandbox after a failed stop) runs DEL again. */
+	if (record_remove(np, rq->pod_id, &err) < 0)
 		child_fail(wfd, &err);
 	child_write(wfd, 'D', &done.base);
 	_exit(0);
@@ -273,7 +403,6 @@ static void op_answer_error(struct pod_op *op, int code, const char *msg)
 
 static void op_finish(struct pod_op *op)
 {
-	struct netd_pods *np = op->np;
 	crisp_err_t err = CRISP_ERR_INIT;
 	int status = 0;
 
@@ -294,7 +423,7 @@ static void op_finish(struct pod_op *op)
 		int fd = -1;
 		if (r == NULL) {
 			op_answer_error(op, CRISP_INTERNAL, "netd: malformed helper answer");
-		} else if (netns_open(np->netns_dir, op->pod_id, &fd, &err) < 0) {
+		} else if (netns_open(op->netns_dir, op->pod_id, &fd, &err) < 0) {
 			op_answer_error(op, err.code, err.msg);
 		} else {
 			if (ipc_answer(op->ch, op->reqid, IPC_NET_RESULT, &r->base, fd, &err) < 0)
@@ -379,6 +508,7 @@ static void op_start(struct netd_pods *np, const Cipc__Config *cfg, struct ipc_c
 	op->reqid = m->hdr.reqid;
 	op->setup = setup;
 	crisp_strlcpy(op->pod_id, pod_id, sizeof op->pod_id);
+	crisp_strlcpy(op->netns_dir, netns_dir_of(np, cfg), sizeof op->netns_dir);
 	op->pid = fork();
 	if (op->pid < 0) {
 		close(p[0]);
@@ -391,8 +521,8 @@ static void op_start(struct netd_pods *np, const Cipc__Config *cfg, struct ipc_c
 		close(p[0]);
 		signal(SIGPIPE, SIG_IGN);
 		if (setup)
-			child_setup(np, cfg, (const Cipc__NetSetup *)m->pb, p[1]);
-		child_teardown(np, cfg, (const Cipc__NetTeardown *)m->pb, p[1]);
+			child_setup(np, op->netns_dir, cfg, (const Cipc__NetSetup *)m->pb, p[1]);
+		child_teardown(np, op->netns_dir, cfg, (const Cipc__NetTeardown *)m->pb, p[1]);
 	}
 	close(p[1]);
 	op->rfd = p[0];
@@ -484,6 +614,17 @@ void netd_pods_runtime_config(struct netd_pods *np, struct ipc_chan *ch, struct 
 refuse:
 	if (ipc_answer_error(ch, m->hdr.reqid, &err) < 0)
 		log_debug("runtime config refusal not sent");
+}
+
+int netd_pods_netns_open(const struct netd_pods *np, const char *pod_id, int *fd, crisp_err_t *err)
+{
+	char nsdir[PATH_MAX], network[256];
+
+	if (!pod_id_ok(pod_id))
+		return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "pod id must be 64 hex characters");
+	if (record_read(np, pod_id, nsdir, sizeof nsdir, network, sizeof network) == 1)
+		return netns_open(nsdir, pod_id, fd, err);
+	return netns_open(np->netns_dir, pod_id, fd, err);
 }
 
 void netd_pods_stop(struct netd_pods *np)

@@ -1,7 +1,9 @@
 /*
  * netd: pod networks on execd's request.
  *
- * NET_SETUP pins a new network namespace under <runroot>/netns/<pod id> and
+ * NET_SETUP pins a new network namespace under <netns dir>/<pod id> (the
+ * netd.netns_dir setting, e.g. /run/netns where `ip netns` lists them;
+ * default <runroot>/netns) and
  * runs the CNI ADD chain of the default network in it; the answer carries
  * the pod's IPs and an fd of the namespace (execd joins it by fd, never by
  * path).  NET_TEARDOWN runs CNI DEL (from the durable cache when there is
@@ -26,8 +28,13 @@ struct pod_op;
 
 struct netd_pods {
 	struct loop *loop;
-	char netns_dir[PATH_MAX]; /* <runroot>/netns */
+	char netns_dir[PATH_MAX]; /* <runroot>/netns, unless netd.netns_dir is set */
 	char cache_dir[PATH_MAX]; /* <root>/netd/cni-cache */
+	/* <root>/netd/pods: one record per pod whose network may exist
+	 * (written after the pin, before CNI ADD; removed once DEL and the
+	 * unpin succeeded).  A teardown that finds no record, no pin and no
+	 * CNI cache entry has nothing to undo and runs no plugin. */
+	char state_dir[PATH_MAX];
 	struct pod_op *ops;       /* in flight */
 	unsigned nops;
 	/* UpdateRuntimeConfig's pod CIDRs, kept in <root>/netd/pod-cidrs so a
@@ -37,6 +44,12 @@ struct netd_pods {
 };
 
 void netd_pods_runtime_config(struct netd_pods *np, struct ipc_chan *ch, struct ipc_msg *m);
+
+/* Open the network namespace of a pod netd set up (O_RDONLY|O_CLOEXEC fd,
+ * checked to be a netns), wherever it was pinned: the pod's record names
+ * the directory (netd.netns_dir may have changed since), else the default
+ * directory.  NOT_FOUND when the pod has no pinned namespace. */
+int netd_pods_netns_open(const struct netd_pods *np, const char *pod_id, int *fd, crisp_err_t *err);
 
 #define NETD_MAX_OPS 256
 

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -607,11 +608,101 @@ static void test_netns(void **state)
 	assert_int_equal(err.code, CRISP_NOT_FOUND);
 }
 
+static void write_file_at(const char *dir, const char *name, const char *text, time_t mtime)
+{
+	char p[512];
+	int fd;
+
+	snprintf(p, sizeof p, "%s/%s", dir, name);
+	/* In place (same inode) when it exists: what an editor without a
+	 * rename does. */
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(crisp_write_all(fd, text, strlen(text)), 0);
+	if (mtime) {
+		struct timespec ts[2] = { { mtime, 0 }, { mtime, 0 } };
+		assert_int_equal(futimens(fd, ts), 0);
+	}
+	close(fd);
+}
+
+/* cni_conf_find's cache: an unchanged directory is answered without
+ * reading a file; a file that appears, changes in place or goes is seen at
+ * the next call. */
+static void test_conf_find_cache(void **state)
+{
+	char dir[64] = "/tmp/crisp-cniconf-XXXXXX", missing[128];
+	struct cni_conf_stats a, b;
+	struct cni_net net;
+	crisp_err_t err = CRISP_ERR_INIT;
+	time_t old = time(NULL) - 3600;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	cni_conf_cache_drop();
+	snprintf(missing, sizeof missing, "%s/none", dir);
+	assert_int_equal(cni_conf_find(missing, NULL, &net, &err), -1);
+	assert_int_equal(err.code, CRISP_NOT_FOUND);
+	assert_int_equal(cni_conf_find(dir, NULL, &net, &err), -1);
+	assert_int_equal(err.code, CRISP_NOT_FOUND);
+
+	/* A configuration appears: found at once. */
+	write_file_at(dir, "10-a.conflist", "{\"cniVersion\":\"1.0.0\",\"name\":\"net-a\",\"plugins\":[{\"type\":\"loopback\"}]}",
+		      old);
+	write_file_at(dir, "20-junk.conf", "{not json", old);
+	memset(&net, 0, sizeof net);
+	assert_int_equal(cni_conf_find(dir, NULL, &net, &err), 0);
+	assert_string_equal(net.name, "net-a");
+	/* The directory changed just now (racily): not cached yet, every call
+	 * reads.  Once its times are old enough, one more scan, then hits. */
+	struct timespec dts[2] = { { old, 0 }, { old, 0 } };
+	assert_int_equal(utimensat(AT_FDCWD, dir, dts, 0), 0);
+	sleep(3); /* the directory's ctime cannot be set back: let it age */
+	cni_conf_get_stats(&a);
+	for (int i = 0; i < 100; i++) {
+		memset(&net, 0, sizeof net);
+		assert_int_equal(cni_conf_find(dir, NULL, &net, &err), 0);
+		assert_string_equal(net.name, "net-a");
+	}
+	cni_conf_get_stats(&b);
+	assert_int_equal(b.lookups - a.lookups, 100);
+	assert_int_equal(b.scans - a.scans, 1);
+	assert_int_equal(b.hits - a.hits, 99);
+	/* Another wanted name is another key. */
+	assert_int_equal(cni_conf_find(dir, "net-x", &net, &err), -1);
+	assert_int_equal(err.code, CRISP_NOT_FOUND);
+	assert_non_null(strstr(err.msg, "net-x"));
+	/* The failure is cached too, with its message. */
+	memset(&err, 0, sizeof err);
+	assert_int_equal(cni_conf_find(dir, "net-x", &net, &err), -1);
+	assert_int_equal(err.code, CRISP_NOT_FOUND);
+	assert_non_null(strstr(err.msg, "net-x"));
+
+	/* Rewritten in place, same size, mtime set back to another old
+	 * time: the change of times is enough. */
+	write_file_at(dir, "10-a.conflist", "{\"cniVersion\":\"1.0.0\",\"name\":\"net-b\",\"plugins\":[{\"type\":\"loopback\"}]}",
+		      old + 1);
+	assert_int_equal(cni_conf_find(dir, NULL, &net, &err), 0);
+	assert_string_equal(net.name, "net-b");
+	/* Gone: NOT_FOUND naming the last error (the junk file). */
+	char p[512];
+	snprintf(p, sizeof p, "%s/10-a.conflist", dir);
+	assert_int_equal(unlink(p), 0);
+	assert_int_equal(cni_conf_find(dir, NULL, &net, &err), -1);
+	assert_int_equal(err.code, CRISP_NOT_FOUND);
+	assert_non_null(strstr(err.msg, "20-junk.conf"));
+	snprintf(p, sizeof p, "%s/20-junk.conf", dir);
+	unlink(p);
+	rmdir(dir);
+	cni_conf_cache_drop();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_plugin_config),
 		cmocka_unit_test(test_result_parse),
+		cmocka_unit_test(test_conf_find_cache),
 		cmocka_unit_test_setup_teardown(test_netns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_pods, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_del_from_cache, setup, teardown),

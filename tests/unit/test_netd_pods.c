@@ -29,7 +29,7 @@
 #define POD_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 
 static struct {
-	char dir[64], root[128], run[128], netd_dir[160], cni[128], ipam[128], bridge[16];
+	char dir[64], root[128], run[128], netd_dir[160], cni[128], ipam[128], bridge[16], bridge6[16];
 	int subnet;
 	struct loop *loop;
 	struct netd_pods np;
@@ -187,6 +187,7 @@ static int group_setup(void **state)
 	assert_int_equal(crisp_mkdir_p(T.cni, 0755, 0, 0), 0);
 	T.subnet = 200 + (int)(getpid() % 50);
 	snprintf(T.bridge, sizeof T.bridge, "crnp%d", (int)(getpid() % 10000));
+	snprintf(T.bridge6, sizeof T.bridge6, "crnq%d", (int)(getpid() % 10000));
 	snprintf(text, sizeof text,
 		 "{\"cniVersion\":\"1.0.0\",\"name\":\"podnet\",\"plugins\":["
 		 "{\"type\":\"loopback\"},"
@@ -248,7 +249,13 @@ static int group_teardown(void **state)
 	(void)err;
 	snprintf(cmd, sizeof cmd, "ip link del %s 2>/dev/null", T.bridge);
 	(void)!system(cmd);
+	snprintf(cmd, sizeof cmd, "ip link del %s 2>/dev/null", T.bridge6);
+	(void)!system(cmd);
 	(void)umount2(T.np.netns_dir, MNT_DETACH);
+	snprintf(cmd, sizeof cmd, "%s/altns/%s", T.dir, POD_A);
+	(void)umount2(cmd, MNT_DETACH);
+	snprintf(cmd, sizeof cmd, "%s/altns", T.dir);
+	(void)umount2(cmd, MNT_DETACH);
 	snprintf(cmd, sizeof cmd, "rm -rf %s", T.dir);
 	(void)!system(cmd);
 	return 0;
@@ -431,6 +438,240 @@ static void test_runtime_config_cidrs(void **state)
 	ipc_chan_unref(netd_end);
 }
 
+static int count_lines(const char *path, const char *word)
+{
+	FILE *f = fopen(path, "r");
+	char line[128];
+	int n = 0;
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof line, f))
+		if (strncmp(line, word, strlen(word)) == 0)
+			n++;
+	fclose(f);
+	return n;
+}
+
+/* Use a configuration directory and plugin directories of the test's own
+ * for the length of one test. */
+struct alt_net {
+	char cni[160], bin[160], log[200], failflag[200];
+	char *saved_cni;
+	char *dirs[2];
+};
+
+static void alt_net_begin(struct alt_net *a, const char *conflist)
+{
+	char p[512], text[1024];
+	FILE *f;
+
+	snprintf(a->cni, sizeof a->cni, "%s/net-count.d", T.dir);
+	snprintf(a->bin, sizeof a->bin, "%s/bin", T.dir);
+	snprintf(a->log, sizeof a->log, "%s/count.log", T.dir);
+	snprintf(a->failflag, sizeof a->failflag, "%s/count.fail", T.dir);
+	unlink(a->log);
+	unlink(a->failflag);
+	assert_int_equal(crisp_mkdir_p(a->cni, 0755, 0, 0), 0);
+	assert_int_equal(crisp_mkdir_p(a->bin, 0755, 0, 0), 0);
+	/* A chained plugin that logs every call, passes prevResult through,
+	 * and fails DEL while the flag file exists. */
+	snprintf(p, sizeof p, "%s/crisp-count", a->bin);
+	f = fopen(p, "w");
+	assert_non_null(f);
+	fprintf(f,
+		"#!/bin/sh\n"
+		"echo \"$CNI_COMMAND\" >>%s\n"
+		"if [ \"$CNI_COMMAND\" = DEL ] && [ -e %s ]; then\n"
+		"  echo '{\"cniVersion\":\"1.0.0\",\"code\":11,\"msg\":\"told to fail\"}'; exit 1\n"
+		"fi\n"
+		"if [ \"$CNI_COMMAND\" = ADD ]; then\n"
+		"  exec /usr/bin/python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)[\"prevResult\"]))'\n"
+		"fi\n"
+		"exit 0\n",
+		a->log, a->failflag);
+	fclose(f);
+	assert_int_equal(chmod(p, 0755), 0);
+	snprintf(p, sizeof p, "%s/10-count.conflist", a->cni);
+	snprintf(text, sizeof text, "%s", conflist);
+	f = fopen(p, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	a->saved_cni = T.cfg.cni_config_dir;
+	a->dirs[0] = "/usr/lib/cni";
+	a->dirs[1] = a->bin;
+	T.cfg.cni_config_dir = a->cni;
+	T.cfg.cni_plugin_dirs = a->dirs;
+	T.cfg.n_cni_plugin_dirs = 2;
+}
+
+static void alt_net_end(struct alt_net *a)
+{
+	T.cfg.cni_config_dir = a->saved_cni;
+	T.cfg.cni_plugin_dirs = T.plugin_dirs;
+	T.cfg.n_cni_plugin_dirs = 1;
+	T.cfg.netns_dir = "";
+}
+
+#define COUNT_NET                                                                                                   \
+	"{\"cniVersion\":\"1.0.0\",\"name\":\"countnet\",\"plugins\":[{\"type\":\"loopback\"},{\"type\":\"crisp-count\"}]}"
+
+/* StopPodSandbox's teardown runs DEL; RemovePodSandbox's teardown after it
+ * finds the pod's record gone and runs no plugin at all.  A DEL that fails
+ * keeps the record, so the next teardown runs DEL again. */
+static void test_teardown_after_teardown_runs_no_plugin(void **state)
+{
+	struct alt_net a;
+	char rec[512];
+
+	(void)state;
+	skip_unless_ready();
+	alt_net_begin(&a, COUNT_NET);
+	snprintf(rec, sizeof rec, "%s/pods/%s", T.netd_dir, POD_A);
+
+	setup_pod(POD_A);
+	if (T.failed)
+		fail_msg("setup: %s", T.err.msg);
+	close(T.fd);
+	assert_int_equal(count_lines(a.log, "ADD"), 1);
+	assert_int_equal(access(rec, F_OK), 0);
+
+	teardown_pod(POD_A, NULL); /* stop */
+	if (T.failed)
+		fail_msg("teardown: %s", T.err.msg);
+	assert_int_equal(count_lines(a.log, "DEL"), 1);
+	assert_int_equal(access(rec, F_OK), -1);
+	assert_false(exists(T.np.netns_dir, POD_A));
+	teardown_pod(POD_A, NULL); /* remove */
+	assert_false(T.failed);
+	teardown_pod(POD_A, "countnet"); /* remove again, network named */
+	assert_false(T.failed);
+	assert_int_equal(count_lines(a.log, "DEL"), 1);
+
+	/* DEL fails: the error reaches the caller, the record stays, and the
+	 * next teardown runs DEL again (and then no more). */
+	setup_pod(POD_A);
+	if (T.failed)
+		fail_msg("setup 2: %s", T.err.msg);
+	close(T.fd);
+	FILE *f = fopen(a.failflag, "w");
+	assert_non_null(f);
+	fclose(f);
+	teardown_pod(POD_A, NULL);
+	assert_true(T.failed);
+	assert_non_null(strstr(T.err.msg, "told to fail"));
+	assert_int_equal(access(rec, F_OK), 0);
+	assert_int_equal(count_lines(a.log, "DEL"), 2);
+	unlink(a.failflag);
+	teardown_pod(POD_A, NULL);
+	if (T.failed)
+		fail_msg("teardown after failure: %s", T.err.msg);
+	assert_int_equal(count_lines(a.log, "DEL"), 3);
+	assert_int_equal(access(rec, F_OK), -1);
+	assert_false(exists(T.np.netns_dir, POD_A));
+	teardown_pod(POD_A, NULL);
+	assert_false(T.failed);
+	assert_int_equal(count_lines(a.log, "DEL"), 3);
+
+	/* A pin left without a record (netd died between the pin and the
+	 * record) is still torn down. */
+	setup_pod(POD_A);
+	if (T.failed)
+		fail_msg("setup 3: %s", T.err.msg);
+	close(T.fd);
+	assert_int_equal(unlink(rec), 0);
+	teardown_pod(POD_A, NULL);
+	assert_false(T.failed);
+	assert_int_equal(count_lines(a.log, "DEL"), 4);
+	assert_false(exists(T.np.netns_dir, POD_A));
+	alt_net_end(&a);
+}
+
+/* netd.netns_dir: pins go there (a shared mount point of its own, as
+ * `ip netns add` makes /run/netns); a teardown after the setting changed
+ * still finds the pin through the pod's record. */
+static void test_netns_dir_setting(void **state)
+{
+	struct alt_net a;
+	char alt[160];
+
+	(void)state;
+	skip_unless_ready();
+	alt_net_begin(&a, COUNT_NET);
+	snprintf(alt, sizeof alt, "%s/altns", T.dir);
+	T.cfg.netns_dir = alt;
+	setup_pod(POD_A);
+	if (T.failed)
+		fail_msg("setup: %s", T.err.msg);
+	assert_true(T.fd >= 0);
+	assert_int_equal(ioctl(T.fd, NS_GET_NSTYPE), CLONE_NEWNET);
+	close(T.fd);
+	assert_true(exists(alt, POD_A));
+	assert_false(exists(T.np.netns_dir, POD_A));
+	char cmd[512];
+	snprintf(cmd, sizeof cmd, "findmnt -n -o PROPAGATION %s | grep -q shared", alt);
+	assert_int_equal(system(cmd), 0);
+
+	T.cfg.netns_dir = "";
+	/* Others in netd (port-forward) find the pin through the record. */
+	crisp_err_t err = CRISP_ERR_INIT;
+	int fd = -1;
+	assert_int_equal(netd_pods_netns_open(&T.np, POD_A, &fd, &err), 0);
+	assert_int_equal(ioctl(fd, NS_GET_NSTYPE), CLONE_NEWNET);
+	close(fd);
+	assert_int_equal(netd_pods_netns_open(&T.np, "../x", &fd, &err), -1);
+	assert_int_equal(err.code, CRISP_INVALID_ARGUMENT);
+	teardown_pod(POD_A, NULL);
+	if (T.failed)
+		fail_msg("teardown: %s", T.err.msg);
+	assert_false(exists(alt, POD_A));
+	assert_int_equal(netd_pods_netns_open(&T.np, POD_A, &fd, &err), -1);
+	assert_int_equal(err.code, CRISP_NOT_FOUND);
+	assert_int_equal(count_lines(a.log, "DEL"), 1);
+	alt_net_end(&a);
+}
+
+/* Dual stack: host-local with an IPv4 and an IPv6 range set; the answer
+ * lists the IPv4 address first, then the IPv6 one, and both are on the
+ * pod's eth0. */
+static void test_dual_stack(void **state)
+{
+	struct alt_net a;
+	char text[1024], cmd[8192];
+
+	(void)state;
+	skip_unless_ready();
+	snprintf(text, sizeof text,
+		 "{\"cniVersion\":\"1.0.0\",\"name\":\"dualnet\",\"plugins\":[{\"type\":\"loopback\"},"
+		 "{\"type\":\"bridge\",\"bridge\":\"%s\",\"isGateway\":true,\"ipMasq\":false,"
+		 "\"ipam\":{\"type\":\"host-local\",\"dataDir\":\"%s\",\"ranges\":["
+		 "[{\"subnet\":\"fd00:253:%d::/64\"}],[{\"subnet\":\"10.252.%d.0/24\"}]]}}]}",
+		 T.bridge6, T.ipam, T.subnet, T.subnet);
+	alt_net_begin(&a, text);
+	setup_pod(POD_B);
+	if (T.failed)
+		fail_msg("setup: %s", T.err.msg);
+	close(T.fd);
+	assert_int_equal(T.nips, 2);
+	char v4[32], v6[32];
+	snprintf(v4, sizeof v4, "10.252.%d.", T.subnet);
+	snprintf(v6, sizeof v6, "fd00:253:%d::", T.subnet);
+	if (strncmp(T.ips[0], v4, strlen(v4)) != 0 || strncmp(T.ips[1], v6, strlen(v6)) != 0)
+		fail_msg("ips %s, %s", T.ips[0], T.ips[1]);
+	snprintf(cmd, sizeof cmd, "nsenter --net=%s/%s ip -6 -o addr show dev eth0 | grep -q ' %s/64 '", T.np.netns_dir,
+		 POD_B, T.ips[1]);
+	assert_int_equal(system(cmd), 0);
+	teardown_pod(POD_B, NULL);
+	if (T.failed)
+		fail_msg("teardown: %s", T.err.msg);
+	char ipamnet[200];
+	snprintf(ipamnet, sizeof ipamnet, "%s/dualnet", T.ipam);
+	assert_false(exists(ipamnet, T.ips[0]));
+	assert_false(exists(ipamnet, T.ips[1]));
+	alt_net_end(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -438,6 +679,9 @@ int main(void)
 		cmocka_unit_test(test_broken_network_leaves_nothing),
 		cmocka_unit_test(test_bad_requests),
 		cmocka_unit_test(test_runtime_config_cidrs),
+		cmocka_unit_test(test_teardown_after_teardown_runs_no_plugin),
+		cmocka_unit_test(test_netns_dir_setting),
+		cmocka_unit_test(test_dual_stack),
 	};
 	return cmocka_run_group_tests_name("netd_pods", tests, group_setup, group_teardown);
 }
