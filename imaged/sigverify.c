@@ -20,6 +20,7 @@
 #include "common/util.h"
 
 static const char SIG_TYPE[] = "atomic container signature";
+static const char SIG_TYPE_COSIGN[] = "cosign container image signature";
 
 /* ---- payload ------------------------------------------------------------ */
 
@@ -97,8 +98,24 @@ static int parse_optional(json_t *opt, struct sig_payload *out, crisp_err_t *err
 	return 0;
 }
 
+static int payload_parse(const uint8_t *buf, size_t len, enum sig_payload_kind kind, struct sig_payload *out,
+			 crisp_err_t *err);
+
 int sig_payload_parse(const uint8_t *buf, size_t len, struct sig_payload *out, crisp_err_t *err)
 {
+	return payload_parse(buf, len, SIG_PAYLOAD_SIMPLE_SIGNING, out, err);
+}
+
+int sig_payload_parse_kind(const uint8_t *buf, size_t len, enum sig_payload_kind kind, struct sig_payload *out,
+			   crisp_err_t *err)
+{
+	return payload_parse(buf, len, kind, out, err);
+}
+
+static int payload_parse(const uint8_t *buf, size_t len, enum sig_payload_kind kind, struct sig_payload *out,
+			 crisp_err_t *err)
+{
+	const char *want_type = kind == SIG_PAYLOAD_COSIGN ? SIG_TYPE_COSIGN : SIG_TYPE;
 	static const char *const top_names[] = { "critical", "optional" };
 	static const char *const crit_names[] = { "type", "image", "identity" };
 	static const char *const image_names[] = { "docker-manifest-digest" };
@@ -121,13 +138,15 @@ int sig_payload_parse(const uint8_t *buf, size_t len, struct sig_payload *out, c
 				   je.column, je.text);
 	if (exact_fields(root, "signature payload", top_names, 2, top, err) != 0)
 		goto out;
-	if (parse_optional(top[1], out, err) != 0)
+	/* cosign writes "optional": null when there are no annotations
+	 * (c/image sigstore_payload.go accepts it). */
+	if (!(kind == SIG_PAYLOAD_COSIGN && json_is_null(top[1])) && parse_optional(top[1], out, err) != 0)
 		goto out;
 	if (exact_fields(top[0], "critical", crit_names, 3, crit, err) != 0)
 		goto out;
 	if (get_string(crit[0], "critical.type", &s, &slen, err) != 0)
 		goto out;
-	if (strcmp(s, SIG_TYPE) != 0) {
+	if (strcmp(s, want_type) != 0) {
 		crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "unrecognized signature type \"%.64s\"", s);
 		goto out;
 	}

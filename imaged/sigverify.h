@@ -78,6 +78,17 @@ struct sig_payload {
  * code.  INVALID_ARGUMENT naming the offending field on any deviation. */
 int sig_payload_parse(const uint8_t *buf, size_t len, struct sig_payload *out, crisp_err_t *err);
 
+/* The same parser for both payload kinds.  SIG_PAYLOAD_COSIGN (sigstore,
+ * c/image signature/internal/sigstore_payload.go) differs in two points:
+ * critical.type is "cosign container image signature", and "optional" may
+ * be null (cosign writes that when there are no annotations). */
+enum sig_payload_kind {
+	SIG_PAYLOAD_SIMPLE_SIGNING = 0, /* "atomic container signature" */
+	SIG_PAYLOAD_COSIGN,             /* "cosign container image signature" */
+};
+int sig_payload_parse_kind(const uint8_t *buf, size_t len, enum sig_payload_kind kind, struct sig_payload *out,
+			   crisp_err_t *err);
+
 struct sig_blob {
 	const uint8_t *data;
 	size_t len;
