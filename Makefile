@@ -96,6 +96,10 @@ $(B)/libcrisp.a: $(LIB_OBJ)
 # execd re-validates every CRI request it is sent with frontd's validator
 # (pure code): frontd's checks are a convenience, execd's are the boundary.
 EXTRA_execd := $(B)/obj/frontd/validate.o $(B)/obj/frontd/validate_rules.o
+# execd unpacks layers (execd/layers.c) with the hostile-tar-safe extractor.
+EXTRA_execd += $(B)/obj/imaged/unpack.o
+# crispd --verify-audit checks imaged's audit log (pure code, no ipc).
+EXTRA_crispd := $(B)/obj/imaged/audit.o
 
 define daemon_rule
 $$(BIN_$(1)): $$(patsubst %.c,$(B)/obj/%.o,$$(wildcard $(1)/*.c)) $$(EXTRA_$(1)) $(B)/libcrisp.a

@@ -217,6 +217,9 @@ extern const size_t sandbox_netd_ndenied;
 extern const struct sandbox_syscall sandbox_sanitizer_syscalls[];
 extern const size_t sandbox_sanitizer_nsyscalls;
 
+/* The layer unpacker execd forks (execd/layers.c): a denylist. */
+extern const struct sandbox_syscall sandbox_unpack_denied[];
+extern const size_t sandbox_unpack_ndenied;
 extern const int sandbox_netd_caps[];
 extern const size_t sandbox_netd_ncaps;
 /* System paths imaged reads (TLS roots, resolver, registries config). */

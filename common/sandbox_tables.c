@@ -315,6 +315,99 @@ const struct sandbox_syscall sandbox_netd_denied[] = {
 };
 const size_t sandbox_netd_ndenied = ARRAY_SIZE(sandbox_netd_denied);
 
+/* ---- the layer unpacker: denylist, default allow ---------------------------
+ * A short-lived child of execd (execd/layers.c) that extracts one layer
+ * into one directory, as uid 0 with CHOWN, DAC_OVERRIDE, FOWNER, FSETID,
+ * MKNOD, SETFCAP and SYS_ADMIN (trusted.* xattrs) only, Landlock limited to
+ * that directory.  It needs files, directories, xattrs and its pipe; it
+ * never mounts, changes namespaces, talks to the network, runs programs or
+ * touches other processes.  CAP_SYS_ADMIN is why this list is long: every
+ * call that capability opens and extraction does not use is denied here.
+ * Denied calls kill the child; execd then fails the layer. */
+const struct sandbox_syscall sandbox_unpack_denied[] = {
+	/* Mounts and namespaces (CAP_SYS_ADMIN). */
+	SB("mount"),
+	SB("umount2"),
+	SB("pivot_root"),
+	SB("chroot"),
+	SB("unshare"),
+	SB("setns"),
+	SB("fsopen"),
+	SB("fsconfig"),
+	SB("fsmount"),
+	SB("fspick"),
+	SB("open_tree"),
+	SB("move_mount"),
+	SB("mount_setattr"),
+	SB("clone3"),
+	/* clone with any namespace flag (one entry per flag: alternatives). */
+	SB_IF("clone", SB_MASKED_EQ(0, CLONE_NEWNS, CLONE_NEWNS)),
+	SB_IF("clone", SB_MASKED_EQ(0, CLONE_NEWUSER, CLONE_NEWUSER)),
+	SB_IF("clone", SB_MASKED_EQ(0, CLONE_NEWPID, CLONE_NEWPID)),
+	SB_IF("clone", SB_MASKED_EQ(0, CLONE_NEWNET, CLONE_NEWNET)),
+	SB_IF("clone", SB_MASKED_EQ(0, CLONE_NEWIPC, CLONE_NEWIPC)),
+	SB_IF("clone", SB_MASKED_EQ(0, CLONE_NEWUTS, CLONE_NEWUTS)),
+	SB_IF("clone", SB_MASKED_EQ(0, CLONE_NEWCGROUP, CLONE_NEWCGROUP)),
+	SB("fork"),
+	SB("vfork"),
+	/* Running programs. */
+	SB("execve"),
+	SB("execveat"),
+	/* The network: a layer has nothing to send anywhere. */
+	SB("socket"),
+	SB("socketpair"),
+	SB("connect"),
+	SB("bind"),
+	SB("listen"),
+	SB("accept"),
+	SB("accept4"),
+	/* The kernel itself. */
+	SB("kexec_load"),
+	SB("kexec_file_load"),
+	SB("init_module"),
+	SB("finit_module"),
+	SB("delete_module"),
+	SB("reboot"),
+	SB("bpf"),
+	SB("perf_event_open"),
+	SB("swapon"),
+	SB("swapoff"),
+	SB("quotactl"),
+	SB("quotactl_fd"),
+	SB("sethostname"),
+	SB("setdomainname"),
+	SB("syslog"),
+	SB("fanotify_init"),
+	SB("iopl"),
+	SB("ioperm"),
+	SB("settimeofday"),
+	SB("clock_settime"),
+	SB("clock_adjtime"),
+	SB("adjtimex"),
+	SB("acct"),
+	SB("vhangup"),
+	/* Other processes (execd, containers). */
+	SB("ptrace"),
+	SB("process_vm_readv"),
+	SB("process_vm_writev"),
+	SB("pidfd_open"),
+	SB("pidfd_getfd"),
+	SB("pidfd_send_signal"),
+	SB("kcmp"),
+	SB("keyctl"),
+	SB("add_key"),
+	SB("request_key"),
+	SB("open_by_handle_at"),
+	SB("name_to_handle_at"),
+	SB("io_uring_setup"),
+	SB("io_uring_enter"),
+	SB("io_uring_register"),
+	SB("userfaultfd"),
+	SB("uselib"),
+	SB("lookup_dcookie"),
+};
+const size_t sandbox_unpack_ndenied = ARRAY_SIZE(sandbox_unpack_denied);
+
 /* netd stays uid 0 with: CAP_NET_ADMIN (links, addresses, routes,
  * iptables rules), CAP_NET_RAW (iptables' raw socket, ARP/NDP in
  * plugins), CAP_SYS_ADMIN (unshare(CLONE_NEWNET), setns into a pod's
@@ -376,6 +469,10 @@ const struct sandbox_landlock_rule sandbox_imaged_fs_system[] = {
 	{ "/etc/gai.conf", SANDBOX_FS_RO, true },
 	{ "/etc/host.conf", SANDBOX_FS_RO, true },
 	{ "/etc/containers", SANDBOX_FS_RO, true },
+	/* imaged.registries_conf and imaged.signature_policy are read at
+	 * each configuration apply, after the sandbox: they must live below
+	 * /etc/containers or crisp's own /etc/crisp. */
+	{ "/etc/crisp", SANDBOX_FS_RO, true },
 	{ "/etc/localtime", SANDBOX_FS_RO, true },
 	{ "/usr/share/zoneinfo", SANDBOX_FS_RO, true },
 	/* gpg, exec'd by gpgme: the binary, the loader's cache and the

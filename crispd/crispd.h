@@ -62,6 +62,7 @@ struct crispd {
 	struct crisp_config cfg;
 	uint64_t generation;
 	int listen_fd;
+	int stream_fd; /* the streaming server's TCP listener (frontd's fd 6) */
 	char empty_dir[4096]; /* frontd's chroot */
 	struct role_proc procs[ROLE_MAX]; /* index ROLE_CRISPD unused */
 	bool stopping;

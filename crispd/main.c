@@ -14,6 +14,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -22,6 +24,7 @@
 #include "common/sandbox.h"
 #include "common/util.h"
 #include "crispd/crispd.h"
+#include "imaged/audit.h"
 
 #define CRISP_VERSION "0.1.0"
 
@@ -37,12 +40,36 @@ static void usage(FILE *f)
 		"  --log-level LEVEL      error, warn, info or debug\n"
 		"  --check-config         load and check the configuration, then exit\n"
 		"  --print-default-config print the embedded default configuration\n"
+		"  --verify-audit FILE    check the hash chain of a signature audit log, then exit\n"
 		"  --version, --help\n");
+}
+
+/* --verify-audit: 0 intact, 1 a bad record or an unreadable log. */
+static int verify_audit(const char *path)
+{
+	struct audit_verify_result r;
+	crisp_err_t err = CRISP_ERR_INIT;
+	int rc = audit_verify(path, &r, &err);
+
+	if (rc < 0) {
+		fprintf(stderr, "crispd: %s\n", err.msg);
+		return 1;
+	}
+	if (rc > 0) {
+		printf("bad record at line %llu: %s\n", (unsigned long long)r.bad_line, r.reason);
+		return 1;
+	}
+	printf("ok: %llu records\n", (unsigned long long)r.records);
+	if (r.recovered > 0)
+		printf("note: %llu damaged record(s) bridged by recover notes\n", (unsigned long long)r.recovered);
+	printf("head: %s\n", r.head);
+	return 0;
 }
 
 static void parse_flags(int argc, char **argv, struct crisp_flags *f, bool *check_only)
 {
-	enum { O_CONFIG = 256, O_ROOT, O_RUNROOT, O_LISTEN, O_LOGLEVEL, O_CHECK, O_PRINT, O_VERSION, O_HELP };
+	enum { O_CONFIG = 256, O_ROOT, O_RUNROOT, O_LISTEN, O_LOGLEVEL, O_CHECK, O_PRINT, O_VERSION, O_HELP,
+	       O_VERIFY_AUDIT };
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, O_CONFIG },
 		{ "root", required_argument, NULL, O_ROOT },
@@ -51,6 +78,7 @@ static void parse_flags(int argc, char **argv, struct crisp_flags *f, bool *chec
 		{ "log-level", required_argument, NULL, O_LOGLEVEL },
 		{ "check-config", no_argument, NULL, O_CHECK },
 		{ "print-default-config", no_argument, NULL, O_PRINT },
+		{ "verify-audit", required_argument, NULL, O_VERIFY_AUDIT },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
@@ -83,6 +111,8 @@ static void parse_flags(int argc, char **argv, struct crisp_flags *f, bool *chec
 		case O_PRINT:
 			fputs(config_default_text, stdout);
 			exit(0);
+		case O_VERIFY_AUDIT:
+			exit(verify_audit(optarg));
 		case O_VERSION:
 			printf("crisp %s\n", CRISP_VERSION);
 			exit(0);
@@ -184,6 +214,39 @@ static int open_cri_socket(const char *path)
 	return fd;
 }
 
+/* The streaming server's TCP listener ([streaming] address and port; port
+ * 0 picks a free one, frontd reads which with getsockname).  A numeric
+ * address, or "localhost": crispd resolves no names. */
+static int open_stream_socket(const char *addr, uint32_t port)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	socklen_t sl;
+	int fd, one = 1;
+
+	memset(&ss, 0, sizeof ss);
+	if (strcmp(addr, "localhost") == 0)
+		addr = "127.0.0.1";
+	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		sl = sizeof *s4;
+	} else if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		sl = sizeof *s6;
+	} else {
+		fatal("streaming.address %s: not an IPv4 or IPv6 address", addr);
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
+		fatal("streaming socket: %s", strerror(errno));
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 128) < 0)
+		fatal("streaming listener %s port %u: %s", addr, (unsigned)port, strerror(errno));
+	return fd;
+}
+
 static void on_term(struct loop *l, int signo, void *arg)
 {
 	struct crispd *d = arg;
@@ -217,6 +280,7 @@ int main(int argc, char **argv)
 
 	memset(&d, 0, sizeof d);
 	d.listen_fd = -1;
+	d.stream_fd = -1;
 	log_init("crispd", LOG_LVL_INFO);
 	parse_flags(argc, argv, &d.flags, &check_only);
 	if (config_load(&d.flags, &d.cfg, &err) < 0) {
@@ -245,6 +309,7 @@ int main(int argc, char **argv)
 		fatal("%s", err.msg);
 	make_dirs(&d);
 	d.listen_fd = open_cri_socket(d.cfg.c->listen);
+	d.stream_fd = open_stream_socket(d.cfg.c->stream_address, d.cfg.c->stream_port);
 
 	d.loop = loop_new();
 	if (d.loop == NULL)
@@ -267,6 +332,7 @@ int main(int argc, char **argv)
 		loop_timer_cancel(d.loop, d.kill_timer);
 	unlink(d.cfg.c->listen);
 	close(d.listen_fd);
+	close(d.stream_fd);
 	log_info("stopped");
 	loop_free(d.loop);
 	config_free(&d.cfg);

@@ -330,19 +330,23 @@ static void child_exec(struct role_proc *p, int ctl, int keyr, int logw, char *c
 {
 	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	int extra = p->role == ROLE_FRONTD ? p->d->listen_fd : -1;
+	int extra2 = p->role == ROLE_FRONTD ? p->d->stream_fd : -1;
 	sigset_t none;
 
 	/* Move every fd we keep above the fixed slots first, then into place. */
 	int hi_ctl = fcntl(ctl, F_DUPFD_CLOEXEC, 16), hi_key = fcntl(keyr, F_DUPFD_CLOEXEC, 16);
 	int hi_log = fcntl(logw, F_DUPFD_CLOEXEC, 16);
 	int hi_extra = extra >= 0 ? fcntl(extra, F_DUPFD_CLOEXEC, 16) : -1;
-	if (devnull < 0 || hi_ctl < 0 || hi_key < 0 || hi_log < 0 || (extra >= 0 && hi_extra < 0))
+	int hi_extra2 = extra2 >= 0 ? fcntl(extra2, F_DUPFD_CLOEXEC, 16) : -1;
+	if (devnull < 0 || hi_ctl < 0 || hi_key < 0 || hi_log < 0 || (extra >= 0 && hi_extra < 0) ||
+	    (extra2 >= 0 && hi_extra2 < 0))
 		_exit(127);
 	if (dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || dup2(hi_log, 2) < 0 ||
 	    dup2(hi_ctl, ROLE_FD_CONTROL) < 0 || dup2(hi_key, ROLE_FD_KEY) < 0 ||
-	    (hi_extra >= 0 && dup2(hi_extra, ROLE_FD_FIRST_EXTRA) < 0))
+	    (hi_extra >= 0 && dup2(hi_extra, ROLE_FD_FIRST_EXTRA) < 0) ||
+	    (hi_extra2 >= 0 && dup2(hi_extra2, ROLE_FD_FIRST_EXTRA + 1) < 0))
 		_exit(127);
-	crisp_closefrom(hi_extra >= 0 ? ROLE_FD_FIRST_EXTRA + 1 : ROLE_FD_FIRST_EXTRA, NULL, 0);
+	crisp_closefrom(ROLE_FD_FIRST_EXTRA + (hi_extra >= 0) + (hi_extra2 >= 0), NULL, 0);
 	/* crispd blocks the signals it takes through signalfd: undo that. */
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -670,8 +674,10 @@ void sup_reload(struct crispd *d)
 	/* crispd's own vote: what it set up at start cannot change live. */
 	if (strcmp(next.c->root, d->cfg.c->root) || strcmp(next.c->runroot, d->cfg.c->runroot) ||
 	    strcmp(next.c->listen, d->cfg.c->listen) || strcmp(next.frontd_user, d->cfg.frontd_user) ||
-	    strcmp(next.imaged_user, d->cfg.imaged_user) || next.sandbox_debug != d->cfg.sandbox_debug) {
-		log_error("reload: root, runroot, listen, users and sandbox_debug need a restart; "
+	    strcmp(next.imaged_user, d->cfg.imaged_user) || next.sandbox_debug != d->cfg.sandbox_debug ||
+	    strcmp(next.c->stream_address, d->cfg.c->stream_address) || next.c->stream_port != d->cfg.c->stream_port) {
+		log_error("reload: root, runroot, listen, users, sandbox_debug and the streaming address need a "
+			  "restart; "
 			  "configuration %llu stays", (unsigned long long)d->generation);
 		config_free(&next);
 		return;

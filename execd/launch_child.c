@@ -211,6 +211,16 @@ _Noreturn void child_main(struct launch_ctx *c)
 	int r;
 
 	umask(022);
+	/* The launcher may block signals it takes through a signalfd and
+	 * ignore SIGPIPE: the container starts with the defaults. */
+	{
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		for (int sig = 1; sig < NSIG; sig++)
+			if (sig != SIGKILL && sig != SIGSTOP)
+				(void)signal(sig, SIG_DFL);
+	}
 	join_namespaces(c);
 	if (sync_send(c->sync, SYNC_READY, 0, 0, "") < 0)
 		_exit(127);

@@ -17,6 +17,7 @@
 #include "common/sandbox.h"
 #include "common/util.h"
 #include "execd/containers.h"
+#include "execd/ctr.h"
 #include "execd/events.h"
 #include "execd/execd.h"
 #include "execd/pods.h"
@@ -149,6 +150,10 @@ int main(int argc, char **argv)
 {
 	static struct execd x;
 	crisp_err_t err = CRISP_ERR_INIT;
+
+	/* A container's monitor re-executes this binary (execd/ctr_monitor.c). */
+	if (argc > 1 && strcmp(argv[1], CTR_MONITOR_ARG) == 0)
+		return ctr_monitor_main(argc, argv);
 
 	role_parse_args(argc, argv, &x.args);
 	role_init(&x.role, ROLE_EXECD, &ops, handlers, ARRAY_SIZE(handlers), &x);

@@ -2,6 +2,7 @@
  * execd: pod sandboxes.  See pods.h.
  */
 #include <dirent.h>
+#include <stddef.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -18,6 +19,8 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "execd/containers.h"
+#include "execd/execd.h"
 #include "execd/pods.h"
 #include "frontd/validate.h"
 #include "proto/ipc.pb-c.h"
@@ -35,7 +38,10 @@ struct pod_op {
 	bool remove;         /* Stop/Remove: remove after stopping */
 	bool do_net;         /* Stop/Remove: tear the network down */
 	crisp_err_t err;     /* a failed run: what the client gets after the rollback */
+	struct state_pod *pod; /* Stop/Remove: the record, while containers stop */
 };
+
+static void containers_stopped(void *arg);
 
 /* ---- small helpers ---- */
 
@@ -365,10 +371,21 @@ static void policy_refresh(struct execd_pods *p)
 	}
 }
 
+/* The current runtime policy for a container admission (containers.c). */
+int pods_policy(struct execd_pods *p, const struct rp_policy **out, crisp_err_t *err)
+{
+	policy_refresh(p);
+	if (!p->policy_ok)
+		return crisp_error(err, CRISP_FAILED_PRECONDITION, 0, "%s", p->policy_err);
+	*out = &p->policy;
+	return 0;
+}
+
 /* ---- RunPodSandbox ---- */
 
 static void op_free(struct pod_op *op)
 {
+	state_pod_free(op->pod);
 	if (op->run)
 		protobuf_c_message_free_unpacked(&op->run->base, NULL);
 	ipc_chan_unref(op->ch);
@@ -429,7 +446,13 @@ static void run_finish(struct pod_op *op, int netns_fd, const char *netns_path, 
 	const Runtime__V1__PodSandboxConfig *c = op->run->req->config;
 	const Runtime__V1__NamespaceOption *nso = ns_options(c);
 	bool host_net = nso && nso->network == NS_NODE, host_ipc = nso && nso->ipc == NS_NODE;
-	const char *hostname = c->hostname[0] ? c->hostname : c->metadata->name;
+	/* No hostname asked: the node's, as CRI-O and containerd do (a pod's
+	 * name can be longer than a hostname may be). */
+	char nodename[HOST_NAME_MAX + 1] = "localhost";
+	if (gethostname(nodename, sizeof nodename) < 0)
+		crisp_strlcpy(nodename, "localhost", sizeof nodename);
+	nodename[HOST_NAME_MAX] = '\0';
+	const char *hostname = c->hostname[0] ? c->hostname : nodename;
 	crisp_err_t err = CRISP_ERR_INIT;
 	struct pod_event_data d;
 	char nsdir[PATH_MAX];
@@ -736,6 +759,26 @@ static void stop_or_remove(struct ipc_chan *ch, struct ipc_msg *m, struct execd_
 		state_pod_free(pod);
 		return;
 	}
+	/* Containers first (killed; removed too for a removal), then the
+	 * network: containers_stopped() goes on. */
+	op->pod = pod;
+	ctrs_pod_stop((struct execd *)((char *)p - offsetof(struct execd, pods)), pod->id, remove, containers_stopped, op);
+	return;
+oom:
+	crisp_error(&err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "execd");
+refuse:
+	state_pod_free(pod);
+	answer_error(ch, m->hdr.reqid, &err);
+}
+
+static void containers_stopped(void *arg)
+{
+	struct pod_op *op = arg;
+	struct execd_pods *p = op->p;
+	struct state_pod *pod = op->pod;
+	crisp_err_t err = CRISP_ERR_INIT;
+
+	op->pod = NULL;
 	if (op->do_net) {
 		struct ipc_chan *nd = role_peer(p->role, ROLE_NETD);
 		Cipc__NetTeardown t = CIPC__NET_TEARDOWN__INIT;
@@ -753,12 +796,6 @@ static void stop_or_remove(struct ipc_chan *ch, struct ipc_msg *m, struct execd_
 		stop_finish(op, NULL);
 	}
 	state_pod_free(pod);
-	return;
-oom:
-	crisp_error(&err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "execd");
-refuse:
-	state_pod_free(pod);
-	answer_error(ch, m->hdr.reqid, &err);
 }
 
 void pods_on_stop(struct ipc_chan *ch, struct ipc_msg *m, struct execd_pods *p)

@@ -45,6 +45,9 @@ struct execd_pods {
 /* The configured policy file (empty: the embedded default). */
 void pods_set_policy_path(struct execd_pods *p, const char *path);
 
+/* The runtime policy in force (reloaded when its file changed). */
+int pods_policy(struct execd_pods *p, const struct rp_policy **out, crisp_err_t *err);
+
 int pods_init(struct execd_pods *p, struct role_ctx *r, const char *root, const char *runroot, crisp_err_t *err);
 void pods_close(struct execd_pods *p);
 /* netd (re)connected: finish rolling back pods found half made at start. */

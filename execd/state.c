@@ -1238,6 +1238,26 @@ int state_ctr_abort(struct state *st, const char *id, crisp_err_t *err)
 	return state_container_transition(st, id, CTR_EV_ABORT, NULL, err) < 0 ? -1 : 0;
 }
 
+/* The image a container runs, once imaged resolved it (CREATING only). */
+int state_ctr_set_image(struct state *st, const char *id, const char *image_id, crisp_err_t *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if (prep(st, "UPDATE containers SET image_id = ?1 WHERE id = ?2 AND state = ?3", &s, err) < 0)
+		return -1;
+	sqlite3_bind_text(s, 1, image_id ? image_id : "", -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 2, id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(s, 3, CTR_CREATING);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return sql_err(st, err, rc, "set image");
+	if (sqlite3_changes(st->db) != 1)
+		return crisp_error(err, CRISP_NOT_FOUND, 0, "container %s is not being created", id);
+	return 0;
+}
+
 static const char ctr_cols[] =
 	"SELECT id, pod_id, name, attempt, image_ref, image_id, state, created_at, started_at,"
 	" finished_at, exit_code, reason, message, log_path, pid, pid_start, monitor_pid,"

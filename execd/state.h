@@ -351,6 +351,8 @@ int state_ctr_reserve(struct state *st, const struct state_ctr_spec *spec,
 int state_ctr_commit(struct state *st, const char *id, const struct ctr_event_data *d,
 	crisp_err_t *err);
 int state_ctr_abort(struct state *st, const char *id, crisp_err_t *err);
+/* Record the resolved image id of a container in CREATING. */
+int state_ctr_set_image(struct state *st, const char *id, const char *image_id, crisp_err_t *err);
 /* Returns enum ctr_action (>= 0), or -1 with the error for the CRI client. */
 int state_container_transition(struct state *st, const char *id, enum ctr_event ev,
 	const struct ctr_event_data *d, crisp_err_t *err);

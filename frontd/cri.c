@@ -460,6 +460,163 @@ static void cri_update_runtime_config(struct grpc_call *call, const uint8_t *req
 	protobuf_c_message_free_unpacked(&rq->base, NULL);
 }
 
+/* ---- streaming: Exec, Attach and PortForward mint a token ---- */
+
+/*
+ * The RPC answers a URL of the streaming server (frontd/stream.c) bound to
+ * a single-use token; the session itself starts when the client opens it.
+ * As CRI-O does, the target is checked first (the container running, the
+ * pod ready), so that a client gets the error from the RPC rather than
+ * from the stream.  execd and netd check again when the session starts.
+ */
+struct stream_op {
+	struct frontd *f;
+	struct grpc_call *call;
+	enum stream_verb verb;
+	uint8_t *req;
+	size_t len;
+};
+
+static void stream_reply_url(struct frontd *f, struct grpc_call *call, enum stream_verb verb, const uint8_t *req,
+			     size_t len)
+{
+	crisp_err_t err = CRISP_ERR_INIT;
+	char url[256];
+
+	if (f->stream == NULL) {
+		grpc_call_finish(call, CRISP_UNAVAILABLE, "the streaming server is not running");
+		return;
+	}
+	if (stream_token_new(f->stream, verb, req, len, url, sizeof url, &err) < 0) {
+		grpc_call_finish(call, err.code ? err.code : CRISP_INTERNAL, err.msg);
+		return;
+	}
+	if (verb == STREAM_EXEC) {
+		Runtime__V1__ExecResponse rs = RUNTIME__V1__EXEC_RESPONSE__INIT;
+
+		rs.url = url;
+		reply_pb(call, &rs.base);
+	} else if (verb == STREAM_ATTACH) {
+		Runtime__V1__AttachResponse rs = RUNTIME__V1__ATTACH_RESPONSE__INIT;
+
+		rs.url = url;
+		reply_pb(call, &rs.base);
+	} else {
+		Runtime__V1__PortForwardResponse rs = RUNTIME__V1__PORT_FORWARD_RESPONSE__INIT;
+
+		rs.url = url;
+		reply_pb(call, &rs.base);
+	}
+}
+
+static void stream_check_answer(struct ipc_chan *ch, struct ipc_msg *ans, const crisp_err_t *e, void *arg)
+{
+	struct stream_op *op = arg;
+
+	(void)ch;
+	if (e != NULL) {
+		grpc_call_finish(op->call, e->code ? e->code : CRISP_INTERNAL, e->msg);
+	} else if (op->verb == STREAM_PORT_FORWARD) {
+		const Cipc__PodStatusAns *a = (const Cipc__PodStatusAns *)ans->pb;
+
+		if (a->resp == NULL || a->resp->status == NULL ||
+		    a->resp->status->state != RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY)
+			grpc_call_finish(op->call, CRISP_FAILED_PRECONDITION, "pod sandbox is not ready");
+		else
+			stream_reply_url(op->f, op->call, op->verb, op->req, op->len);
+	} else {
+		const Cipc__CtrStatusAns *a = (const Cipc__CtrStatusAns *)ans->pb;
+
+		if (a->resp == NULL || a->resp->status == NULL ||
+		    a->resp->status->state != RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING)
+			grpc_call_finish(op->call, CRISP_FAILED_PRECONDITION, "container is not created or running");
+		else
+			stream_reply_url(op->f, op->call, op->verb, op->req, op->len);
+	}
+	grpc_call_unref(op->call);
+	free(op->req);
+	free(op);
+}
+
+static void stream_rpc(struct frontd *f, struct grpc_call *call, enum stream_verb verb, const char *id,
+		       const uint8_t *req, size_t len)
+{
+	struct ipc_chan *ch = role_peer(&f->role, ROLE_EXECD);
+	crisp_err_t err = CRISP_ERR_INIT;
+	struct stream_op *op;
+	int rc;
+
+	if (ch == NULL) {
+		grpc_call_finish(call, CRISP_UNAVAILABLE, "execd is not running (restarting); try again");
+		return;
+	}
+	op = calloc(1, sizeof *op);
+	if (op == NULL || (op->req = malloc(len ? len : 1)) == NULL) {
+		free(op);
+		grpc_call_finish(call, CRISP_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	memcpy(op->req, req, len);
+	op->len = len;
+	op->f = f;
+	op->verb = verb;
+	op->call = grpc_call_ref(call);
+	if (verb == STREAM_PORT_FORWARD) {
+		Runtime__V1__PodSandboxStatusRequest sr = RUNTIME__V1__POD_SANDBOX_STATUS_REQUEST__INIT;
+		Cipc__PodStatus w = CIPC__POD_STATUS__INIT;
+
+		sr.pod_sandbox_id = (char *)id;
+		w.req = &sr;
+		rc = ipc_request(ch, IPC_POD_STATUS, &w.base, -1, STATUS_TIMEOUT_MS, stream_check_answer, op, NULL, &err);
+	} else {
+		Runtime__V1__ContainerStatusRequest sr = RUNTIME__V1__CONTAINER_STATUS_REQUEST__INIT;
+		Cipc__CtrStatus w = CIPC__CTR_STATUS__INIT;
+
+		sr.container_id = (char *)id;
+		w.req = &sr;
+		rc = ipc_request(ch, IPC_CTR_STATUS, &w.base, -1, STATUS_TIMEOUT_MS, stream_check_answer, op, NULL, &err);
+	}
+	if (rc < 0) {
+		grpc_call_finish(call, err.code ? err.code : CRISP_INTERNAL, err.msg);
+		grpc_call_unref(op->call);
+		free(op->req);
+		free(op);
+	}
+}
+
+static void cri_exec(struct grpc_call *call, const uint8_t *req, size_t len, void *arg)
+{
+	Runtime__V1__ExecRequest *rq =
+		(Runtime__V1__ExecRequest *)decode(call, &runtime__v1__exec_request__descriptor, req, len);
+
+	if (rq == NULL)
+		return;
+	stream_rpc(arg, call, STREAM_EXEC, rq->container_id, req, len);
+	protobuf_c_message_free_unpacked(&rq->base, NULL);
+}
+
+static void cri_attach(struct grpc_call *call, const uint8_t *req, size_t len, void *arg)
+{
+	Runtime__V1__AttachRequest *rq =
+		(Runtime__V1__AttachRequest *)decode(call, &runtime__v1__attach_request__descriptor, req, len);
+
+	if (rq == NULL)
+		return;
+	stream_rpc(arg, call, STREAM_ATTACH, rq->container_id, req, len);
+	protobuf_c_message_free_unpacked(&rq->base, NULL);
+}
+
+static void cri_port_forward(struct grpc_call *call, const uint8_t *req, size_t len, void *arg)
+{
+	Runtime__V1__PortForwardRequest *rq =
+		(Runtime__V1__PortForwardRequest *)decode(call, &runtime__v1__port_forward_request__descriptor, req, len);
+
+	if (rq == NULL)
+		return;
+	stream_rpc(arg, call, STREAM_PORT_FORWARD, rq->pod_sandbox_id, req, len);
+	protobuf_c_message_free_unpacked(&rq->base, NULL);
+}
+
 /* ---- everything whose backend is not built yet ---- */
 
 /* The request is still decoded and validated: a malformed one is
@@ -485,9 +642,6 @@ static void unimplemented(struct grpc_call *call, const char *method, const char
 		unimplemented(call, method, owner, &runtime__v1__##desc##__descriptor, req, len); \
 	}
 
-UNIMPL(cri_exec, "Exec", "execd", exec_request)
-UNIMPL(cri_attach, "Attach", "execd", attach_request)
-UNIMPL(cri_port_forward, "PortForward", "netd", port_forward_request)
 UNIMPL(cri_checkpoint_container, "CheckpointContainer", "execd", checkpoint_container_request)
 UNIMPL(cri_list_metric_descriptors, "ListMetricDescriptors", "execd", list_metric_descriptors_request)
 UNIMPL(cri_list_pod_sandbox_metrics, "ListPodSandboxMetrics", "execd", list_pod_sandbox_metrics_request)

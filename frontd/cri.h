@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "frontd/grpc.h"
+#include "frontd/stream.h"
 #include "ipc/role.h"
 
 struct frontd {
@@ -16,6 +17,9 @@ struct frontd {
 	struct role_args args;
 	struct grpc_server *server;
 	int listen_fd;
+	struct stream_server *stream; /* Exec/Attach/PortForward (frontd/stream.h) */
+	int stream_fd;                /* its TCP listener, fd 6 */
+	char stream_base[96];         /* "http://127.0.0.1:PORT" */
 	struct grpc_call *subs[64]; /* GetContainerEvents listeners (events.c) */
 	size_t nsubs;
 };

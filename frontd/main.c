@@ -2,11 +2,14 @@
  * frontd: the only process that parses what kubelet sends.  It runs as its
  * own unprivileged user in an empty chroot, with no capabilities, Landlock
  * denying every filesystem access, and a seccomp allowlist.  It gets the
- * listening CRI socket from crispd as fd 5 and opens nothing itself.
+ * listening CRI socket from crispd as fd 5, the streaming server's TCP
+ * listener as fd 6, and opens nothing itself.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -71,6 +74,14 @@ static void config_apply(struct role_ctx *r, const Cipc__Config *c)
 		fatal("gRPC server: %s", err.msg);
 	grpc_server_set_accept_check(f->server, accept_check, f);
 	log_info("serving CRI");
+	if (f->stream == NULL) {
+		struct stream_backend be = { stream_ipc_open, &f->role };
+
+		f->stream = stream_server_new(r->loop, f->stream_fd, f->stream_base, &be, NULL, &err);
+		if (f->stream == NULL)
+			fatal("streaming server: %s", err.msg);
+		log_info("streaming server on %s", f->stream_base);
+	}
 }
 
 static void stop(struct role_ctx *r)
@@ -81,6 +92,40 @@ static void stop(struct role_ctx *r)
 	if (f->server) {
 		grpc_server_free(f->server);
 		f->server = NULL;
+	}
+	if (f->stream) {
+		stream_server_free(f->stream);
+		f->stream = NULL;
+	}
+}
+
+/* fd 6: a listening TCP socket; its address makes the URLs we hand out. */
+static void stream_listener(struct frontd *f)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	char host[INET6_ADDRSTRLEN];
+	int acc = 0, port;
+	socklen_t al = sizeof acc;
+
+	f->stream_fd = ROLE_FD_FIRST_EXTRA + 1;
+	if (getsockopt(f->stream_fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) < 0 || !acc ||
+	    getsockname(f->stream_fd, (struct sockaddr *)&ss, &sl) < 0)
+		fatal("fd %d is not the streaming listener", f->stream_fd);
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof host);
+		port = ntohs(s4->sin_port);
+		snprintf(f->stream_base, sizeof f->stream_base, "http://%s:%d", host, port);
+	} else if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof host);
+		port = ntohs(s6->sin6_port);
+		snprintf(f->stream_base, sizeof f->stream_base, "http://[%s]:%d", host, port);
+	} else {
+		fatal("fd %d: the streaming listener is not TCP", f->stream_fd);
 	}
 }
 
@@ -115,6 +160,7 @@ int main(int argc, char **argv)
 	if (fstat(f.listen_fd, &st) < 0 || !S_ISSOCK(st.st_mode) ||
 	    getsockopt(f.listen_fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &sl) < 0 || !acc)
 		fatal("fd %d is not the listening CRI socket", f.listen_fd);
+	stream_listener(&f);
 	if (f.args.chroot == NULL)
 		fatal("frontd needs --chroot (its empty root)");
 	/* jansson seeds its hash tables from /dev/urandom on first use, which

@@ -17,10 +17,16 @@ struct imaged {
 	struct imaged_images *images;
 };
 
+/* Before the sandbox (registry client). */
 int images_init(struct imaged *im, crisp_err_t *err);
+/* After the sandbox: the store is created and opened as imaged's own user,
+ * never as root (Landlock allows its store). */
+int images_open_store(struct imaged *im, crisp_err_t *err);
 void images_close(struct imaged *im);
 /* A peer came up or went down (execd matters: it unpacks layers). */
 void images_peer_changed(struct imaged *im, enum crisp_role peer, bool up);
+/* Check a configuration (registries.conf must parse); -1 refuses it. */
+int images_config_check(struct imaged *im, const Cipc__Config *c, crisp_err_t *err);
 /* The configuration (signature policy, registries) was applied. */
 void images_config_apply(struct imaged *im, const Cipc__Config *c);
 

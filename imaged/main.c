@@ -67,6 +67,11 @@ static void peer_changed(struct role_ctx *r, enum crisp_role peer, bool up)
 	images_peer_changed(r->arg, peer, up);
 }
 
+static int config_check(struct role_ctx *r, const Cipc__Config *c, crisp_err_t *err)
+{
+	return images_config_check(r->arg, c, err);
+}
+
 static void config_apply(struct role_ctx *r, const Cipc__Config *c)
 {
 	images_config_apply(r->arg, c);
@@ -78,6 +83,7 @@ static void stop(struct role_ctx *r)
 }
 
 static const struct role_ops ops = {
+	.config_check = config_check,
 	.config_apply = config_apply,
 	.peer_changed = peer_changed,
 	.stop = stop,
@@ -99,5 +105,7 @@ int main(int argc, char **argv)
 		fatal("%s", err.msg);
 	if (sandbox_apply_role(ROLE_IMAGED, &im.args, &err) < 0)
 		fatal("sandbox: %s", err.msg);
+	if (images_open_store(&im, &err) < 0)
+		fatal("%s", err.msg);
 	return role_run(&im.role);
 }

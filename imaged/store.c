@@ -44,7 +44,6 @@ struct inflight {
 struct store {
 	int root;   /* O_RDONLY|O_DIRECTORY */
 	int blobs;  /* blobs/sha256 */
-	int layers; /* layers */
 	int tmp;    /* tmp */
 	int lockfd;
 	sqlite3 *db;
@@ -244,16 +243,6 @@ static int tmp_gc_one(int dirfd, const char *name, void *arg)
 	return 0;
 }
 
-static int layer_tmp_gc_one(int dirfd, const char *name, void *arg)
-{
-	struct store *st = arg;
-	crisp_err_t e = CRISP_ERR_INIT;
-
-	if (strncmp(name, ".tmp-", 5) == 0)
-		st->remove_tree(dirfd, name, &e);
-	return 0;
-}
-
 int store_open(const char *root_path, const struct store_options *opts, struct store **out,
 	       crisp_err_t *err)
 {
@@ -268,7 +257,7 @@ int store_open(const char *root_path, const struct store_options *opts, struct s
 	st = calloc(1, sizeof *st);
 	if (st == NULL)
 		return crisp_error(err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "store: alloc");
-	st->root = st->blobs = st->layers = st->tmp = st->lockfd = -1;
+	st->root = st->blobs = st->tmp = st->lockfd = -1;
 	st->remove_tree = opts && opts->remove_tree ? opts->remove_tree : unpack_remove_tree;
 	st->test_hook = opts ? opts->test_hook : NULL;
 
@@ -294,15 +283,12 @@ int store_open(const char *root_path, const struct store_options *opts, struct s
 		goto fail;
 	}
 	close(fd);
-	if (open_subdir(st->root, "layers", &st->layers, err) < 0 ||
-	    open_subdir(st->root, "tmp", &st->tmp, err) < 0)
+	if (open_subdir(st->root, "tmp", &st->tmp, err) < 0)
 		goto fail;
-	/* layers must be traversable by execd (root) only; 0700 is enough. */
 	if (db_open(st, root_path, err) < 0)
 		goto fail;
 	/* recovery: GC rule 1, then 2-4 */
-	if (walk_dir(st->tmp, tmp_gc_one, st, err) < 0 ||
-	    walk_dir(st->layers, layer_tmp_gc_one, st, err) < 0)
+	if (walk_dir(st->tmp, tmp_gc_one, st, err) < 0)
 		goto fail;
 	if (store_gc(st, opts ? opts->gc_grace_s : 0, err) < 0)
 		goto fail;
@@ -333,8 +319,6 @@ void store_close(struct store *st)
 		sqlite3_close(st->db);
 	if (st->blobs >= 0)
 		close(st->blobs);
-	if (st->layers >= 0)
-		close(st->layers);
 	if (st->tmp >= 0)
 		close(st->tmp);
 	if (st->root >= 0)
@@ -369,12 +353,10 @@ static int gc_one(int dirfd, const char *name, void *arg)
 	crisp_err_t e = CRISP_ERR_INIT;
 	int rc;
 
-	if (g->kind == STORE_KIND_LAYER && strncmp(name, ".tmp-", 5) == 0)
-		return 0; /* a live unpack (rule 1 handled dead ones at open) */
 	if (fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
 		return 0;
 	if (!is_hex_name(name) ||
-	    (g->kind == STORE_KIND_BLOB ? !S_ISREG(sb.st_mode) : !S_ISDIR(sb.st_mode)))
+	    !S_ISREG(sb.st_mode))
 		goto remove; /* rule 3 */
 	snprintf(digest, sizeof digest, DIGEST_PREFIX "%s", name);
 	if (inflight_has(g->st, g->kind, digest))
@@ -418,17 +400,6 @@ int store_gc(struct store *st, unsigned grace_s, crisp_err_t *err)
 		return -1;
 	if (g.any && fsync(st->blobs) < 0)
 		return crisp_error(err, CRISP_INTERNAL, errno, "store: fsync blobs");
-	if (sqlite3_prepare_v2(st->db, "SELECT 1 FROM layers WHERE chainid = ?1", -1, &g.q,
-			       NULL) != SQLITE_OK)
-		return db_err(st, err, "gc prepare");
-	g.kind = STORE_KIND_LAYER;
-	g.any = false;
-	rc = walk_dir(st->layers, gc_one, &g, err);
-	sqlite3_finalize(g.q);
-	if (rc < 0)
-		return -1;
-	if (g.any && fsync(st->layers) < 0)
-		return crisp_error(err, CRISP_INTERNAL, errno, "store: fsync layers");
 	return 0;
 }
 
@@ -614,102 +585,22 @@ int store_blob_remove(struct store *st, const char *digest, crisp_err_t *err)
 
 /* ---- layers -------------------------------------------------------------- */
 
-int store_layer_path(const char *chainid, char out[STORE_RELPATH_SIZE], crisp_err_t *err)
-{
-	if (check_digest(chainid, "chain id", err) < 0)
-		return -1;
-	snprintf(out, STORE_RELPATH_SIZE, "layers/%s", chainid + DIGEST_PREFIX_LEN);
-	return 0;
-}
+static int run(struct store *st, const char *sql, const char *a, const char *b, const char *c);
 
+/* Layers are unpacked and kept by execd; here they are only chain ids that
+ * images reference (the layers table and its refcounts). */
 int store_layer_has(struct store *st, const char *chainid, crisp_err_t *err)
 {
-	struct stat sb;
+	int rc;
 
 	if (check_digest(chainid, "chain id", err) < 0)
 		return -1;
-	if (fstatat(st->layers, chainid + DIGEST_PREFIX_LEN, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		return crisp_error(err, CRISP_INTERNAL, errno, "store: stat layer %s", chainid);
-	}
-	return S_ISDIR(sb.st_mode) ? 1 : 0;
-}
-
-int store_layer_open(struct store *st, const char *chainid, int *dirfd, crisp_err_t *err)
-{
-	if (check_digest(chainid, "chain id", err) < 0)
-		return -1;
-	*dirfd = openat(st->layers, chainid + DIGEST_PREFIX_LEN,
-			O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (*dirfd < 0)
-		return crisp_error(err, errno == ENOENT ? CRISP_NOT_FOUND : CRISP_INTERNAL, errno,
-				   "store: layer %s", chainid);
-	return 0;
-}
-
-int store_layer_begin(struct store *st, const char *chainid, int *dirfd,
-		      char tmpname[STORE_TMPNAME_SIZE], crisp_err_t *err)
-{
-	if (check_digest(chainid, "chain id", err) < 0)
-		return -1;
-	rand_name(".tmp-", tmpname);
-	if (mkdirat(st->layers, tmpname, 0755) < 0)
-		return crisp_error(err, CRISP_INTERNAL, errno, "store: mkdir layers/%s", tmpname);
-	*dirfd = openat(st->layers, tmpname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (*dirfd < 0) {
-		int e = errno;
-		unlinkat(st->layers, tmpname, AT_REMOVEDIR);
-		return crisp_error(err, CRISP_INTERNAL, e, "store: open layers/%s", tmpname);
-	}
-	return 0;
-}
-
-void store_layer_abort(struct store *st, const char *tmpname)
-{
-	crisp_err_t e = CRISP_ERR_INIT;
-
-	if (valid_tmpname(tmpname, ".tmp-"))
-		st->remove_tree(st->layers, tmpname, &e);
-}
-
-int store_layer_commit(struct store *st, const char *tmpname, const char *parent,
-		       const char *chainid, const char *diffid, const char *got_diffid,
-		       crisp_err_t *err)
-{
-	char want[MF_DIGEST_SIZE];
-
-	if (!valid_tmpname(tmpname, ".tmp-"))
-		return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "store: bad tmp name");
-	if (check_digest(chainid, "chain id", err) < 0 || check_digest(got_diffid, "diff id", err) < 0 ||
-	    store_chain_id(parent, diffid, want, err) < 0)
-		goto fail;
-	if (strcmp(want, chainid) != 0) {
-		crisp_error(err, CRISP_INVALID_ARGUMENT, 0,
-			    "store: chain id %s does not follow from its parent and diff id", chainid);
-		goto fail;
-	}
-	if (strcmp(diffid, got_diffid) != 0) {
-		crisp_error(err, CRISP_DATA_LOSS, 0,
-			    "store: layer diff id %s, the image config says %s", got_diffid, diffid);
-		goto fail;
-	}
-	hook(st, "layer:unpacked");
-	if (renameat2(st->layers, tmpname, st->layers, chainid + DIGEST_PREFIX_LEN,
-		      RENAME_NOREPLACE) < 0) {
-		if (errno != EEXIST) {
-			crisp_error(err, CRISP_INTERNAL, errno, "store: rename layer %s", chainid);
-			goto fail;
-		}
-		store_layer_abort(st, tmpname); /* an identical layer is there */
+	rc = run(st, "SELECT 1 FROM layers WHERE chainid = ?1", chainid, NULL, NULL);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
 		return 0;
-	}
-	if (fsync(st->layers) < 0)
-		return crisp_error(err, CRISP_INTERNAL, errno, "store: fsync layers dir");
-	return 0;
-fail:
-	store_layer_abort(st, tmpname);
-	return -1;
+	return db_err(st, err, "layer lookup");
 }
 
 /* ---- in-flight table ------------------------------------------------------- */
@@ -940,11 +831,6 @@ static int validate_image(struct store *st, const struct store_image *img, crisp
 			return -1;
 		if (l->size > INT64_MAX)
 			return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "store: size out of range");
-		if (store_layer_has(st, l->chainid, err) != 1)
-			return err && err->code ? -1
-						: crisp_error(err, CRISP_FAILED_PRECONDITION, 0,
-							      "store: layer %s is not committed",
-							      l->chainid);
 		if (l->blob[0] != '\0' && store_blob_has(st, l->blob, NULL, err) != 1)
 			return err && err->code ? -1
 						: crisp_error(err, CRISP_FAILED_PRECONDITION, 0,
@@ -1053,6 +939,11 @@ int store_image_record(struct store *st, const struct store_image *img, crisp_er
 				goto dberr;
 		}
 	}
+	/* The config blob, when the pull kept it: removed with the image. */
+	if (store_blob_has(st, img->id, NULL, NULL) == 1 &&
+	    run(st, "INSERT OR IGNORE INTO image_blobs(image_id, digest) VALUES(?1, ?2)", img->id,
+		img->id, NULL) != SQLITE_DONE)
+		goto dberr;
 	hook(st, "record:before-commit");
 	if (exec1(st, "COMMIT;", err) < 0)
 		goto rollback;
@@ -1337,7 +1228,8 @@ static int collect(struct store *st, const char *sql, const char *id, struct doo
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-int store_image_remove(struct store *st, const char *ref, bool *removed, crisp_err_t *err)
+int store_image_remove(struct store *st, const char *ref, bool *removed,
+		       char (**released)[MF_DIGEST_SIZE], size_t *nreleased, crisp_err_t *err)
 {
 	char id[MF_DIGEST_SIZE];
 	bool by_tag;
@@ -1346,6 +1238,10 @@ int store_image_remove(struct store *st, const char *ref, bool *removed, crisp_e
 
 	if (removed)
 		*removed = false;
+	if (released)
+		*released = NULL;
+	if (nreleased)
+		*nreleased = 0;
 	if (resolve(st, ref, id, &by_tag, err) < 0)
 		return -1;
 	if (exec1(st, "BEGIN IMMEDIATE;", err) < 0)
@@ -1385,12 +1281,13 @@ commit:
 	if (exec1(st, "COMMIT;", err) < 0)
 		goto rollback;
 	hook(st, "remove:after-commit");
-	for (size_t i = 0; i < layers.n; i++) {
-		crisp_err_t e = CRISP_ERR_INIT;
-
-		st->remove_tree(st->layers, layers.v[i] + DIGEST_PREFIX_LEN, &e);
+	/* The layers themselves are execd's: the caller tells it. */
+	if (released && nreleased) {
+		*released = layers.v;
+		*nreleased = layers.n;
+	} else {
+		free(layers.v);
 	}
-	free(layers.v);
 	/* Blobs of the removed image that no other image references.  Only
 	 * these: a blob a running pull committed but has not recorded yet
 	 * is left alone (a full GC here would take it). */
@@ -1401,8 +1298,6 @@ commit:
 			store_blob_remove(st, blobs.v[i], &e);
 	}
 	free(blobs.v);
-	if (layers.n > 0 && fsync(st->layers) < 0)
-		return crisp_error(err, CRISP_INTERNAL, errno, "store: fsync layers");
 	return 0;
 dberr:
 	db_err(st, err, "remove image");
@@ -1481,11 +1376,6 @@ int store_layers_of(struct store *st, const char *image_id, char (*chainids)[MF_
 			return crisp_error(err, CRISP_OUT_OF_RANGE, 0, "store: too many layers");
 		}
 		crisp_strlcpy(chainids[*n], c, MF_DIGEST_SIZE);
-		if (store_layer_has(st, chainids[*n], err) != 1) {
-			sqlite3_finalize(q);
-			return crisp_error(err, CRISP_DATA_LOSS, 0, "store: image %s: layer %s missing",
-					   image_id, chainids[*n]);
-		}
 		(*n)++;
 	}
 	sqlite3_finalize(q);

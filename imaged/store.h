@@ -1,6 +1,8 @@
 /*
- * imaged: the image store.  Content-addressed blobs, unpacked layers keyed
- * by chain id, and durable image records in SQLite.
+ * imaged: the image store.  Content-addressed blobs, the chain ids of the
+ * layers images reference, and durable image records in SQLite.  The
+ * unpacked layers themselves are execd's (execd/layers.h): imaged, an
+ * unprivileged user, can neither create nor delete the root-owned trees.
  *
  * Layout below the store directory (`<root>/images`, owned by imaged):
  *
@@ -9,8 +11,6 @@
  *   images.db (+ -wal/-shm) SQLite: WAL, synchronous=FULL, foreign_keys=ON,
  *                           temp_store=MEMORY (no files outside the store)
  *   blobs/sha256/<hex>      complete, verified blobs only
- *   layers/<chainid-hex>/   unpacked layers whose diff id matched
- *   layers/.tmp-<random>/   a layer being unpacked (never read by anyone)
  *   tmp/blob-<random>       a blob being downloaded
  *
  * Every access is relative to directory fds opened at store_open() with
@@ -23,26 +23,24 @@
  *
  * Visibility and crash consistency.  An image is listed only once its row
  * exists; the row, its names, its layer references and its blob references
- * are written in ONE transaction (store_image_record), after every blob and
- * layer it names was committed (the record checks they exist).  A blob or
- * layer on disk without a row is invisible and collected.  Removal commits
+ * are written in ONE transaction (store_image_record), after every blob it
+ * names was committed (the record checks they exist) and every layer was
+ * unpacked by execd (the caller's duty).  A blob on disk without a row is
+ * invisible and collected.  Removal commits
  * the database first and deletes files afterwards, so a crash in between
  * leaves only unreferenced files, which the next open collects.
  *
  * Garbage collection rule (store_open, and store_gc on demand):
- *   1. everything in tmp/ and every layers/.tmp-* is removed (the lock
- *      proves no other process is writing; at open nothing of ours is
- *      either);
- *   2. blobs/sha256/<hex> that no image references (image_blobs), and
- *      layers/<hex> that no image references (layers table), are removed
- *      when their ctime is older than `gc_grace_s` seconds before now, and
- *      they are not in flight in this process.  Default grace 0: at open,
- *      everything a dead pull left is removed, and a resumed pull fetches
- *      again.  ctime (not mtime) because the unpacker sets the layer root's
- *      mtime from the tar and ctime cannot be forged;
- *   3. anything else in blobs/sha256/ or layers/ (a name that is not 64
- *      hex, a symlink) is removed too: the store is imaged's alone;
- *   4. layer refcounts are recomputed from image_layers.
+ *   1. everything in tmp/ is removed (the lock proves no other process is
+ *      writing; at open nothing of ours is either);
+ *   2. blobs/sha256/<hex> that no image references (image_blobs) are
+ *      removed when their ctime is older than `gc_grace_s` seconds before
+ *      now, and they are not in flight in this process.  Default grace 0:
+ *      at open, everything a dead pull left is removed, and a resumed pull
+ *      fetches again;
+ *   3. anything else in blobs/sha256/ (a name that is not 64 hex, a
+ *      symlink) is removed too: the store is imaged's alone;
+ *   4. layer refcounts are recomputed from image_layers (rows at 0 go).
  *
  * Names.  Stored exactly as given: the caller normalises references first
  * (docker.io/library/busybox:latest, docker.io/library/busybox@sha256:..).
@@ -70,8 +68,9 @@
  *   - by id, prefix, repo digest, or a tag that was the last tag: the image
  *     with all its names is removed; refused with FAILED_PRECONDITION while
  *     pinned (nothing changes, not even the tag).
- *   Layers whose refcount drops to 0 and blobs no image references any more
- *   are deleted from disk after the transaction commits.
+ *   Blobs no image references any more are deleted from disk after the
+ *   transaction commits; the chain ids whose refcount dropped to 0 are
+ *   handed to the caller, which releases them to execd (LAYER_RELEASE).
  *
  * Pins.  A pin is (image id, holder), holder an opaque id chosen by execd
  * (the container id): idempotent and durable, so execd can reconcile after
@@ -114,21 +113,18 @@
 #define STORE_NAME_MAX 1024    /* bytes of one name, without the NUL */
 #define STORE_MAX_VERDICT (64u * 1024)
 #define STORE_MIN_PREFIX 3     /* hex digits of an id prefix */
-#define STORE_TMPNAME_SIZE 64  /* tmp/blob-<32 hex>, layers/.tmp-<32 hex> */
-#define STORE_RELPATH_SIZE 96  /* "blobs/sha256/<hex>", "layers/<hex>" */
+#define STORE_TMPNAME_SIZE 64  /* tmp/blob-<32 hex> */
+#define STORE_RELPATH_SIZE 96  /* "blobs/sha256/<hex>" */
 
 struct store;
 
 struct store_options {
 	unsigned gc_grace_s; /* [0] see the GC rule above */
-	/*
-	 * Removes parent/name and its tree ([unpack_remove_tree]).  Layers
-	 * are owned by the uids in the image, so an unprivileged imaged will
-	 * route this to the privileged unpack helper.
-	 */
+	/* Removes parent/name and its tree ([unpack_remove_tree]): stray
+	 * directories in tmp/. */
 	int (*remove_tree)(int parent_dirfd, const char *name, crisp_err_t *err);
 	/*
-	 * Tests only: called at named points ("blob:written", "layer:unpacked",
+	 * Tests only: called at named points ("blob:written",
 	 * "record:before-commit", "remove:after-commit"); may _exit/raise.
 	 */
 	void (*test_hook)(const char *point);
@@ -239,39 +235,15 @@ int store_blob_remove(struct store *st, const char *digest, crisp_err_t *err);
 
 /* ---- layers -------------------------------------------------------------- */
 
-/* "layers/<hex>" relative to the store root. */
-int store_layer_path(const char *chainid, char out[STORE_RELPATH_SIZE], crisp_err_t *err);
-/* 1 when layers/<hex> exists (a directory), 0 when not, -1 on error. */
+/* 1 when some image references chainid (a row of the layers table), 0 when
+ * none does, -1 on error.  The tree itself is execd's. */
 int store_layer_has(struct store *st, const char *chainid, crisp_err_t *err);
-/* O_PATH|O_DIRECTORY|O_CLOEXEC fd of a committed layer (execd's lowerdir). */
-int store_layer_open(struct store *st, const char *chainid, int *dirfd, crisp_err_t *err);
-
-/*
- * Start a layer: creates the empty directory layers/<tmpname> (0755) and
- * gives an O_RDONLY|O_DIRECTORY|O_CLOEXEC fd of it (the caller's; hand it
- * to the unpacker).  chainid is only validated here.
- */
-int store_layer_begin(struct store *st, const char *chainid, int *dirfd,
-		      char tmpname[STORE_TMPNAME_SIZE], crisp_err_t *err);
-/*
- * The unpacker succeeded and reported got_diffid: when it differs from
- * diffid, DATA_LOSS; when chainid is not store_chain_id(parent, diffid)
- * (parent NULL for a base layer), INVALID_ARGUMENT.  Otherwise the directory
- * is renamed to layers/<hex of chainid> (kept as is when that exists already)
- * and the parent fsync'd.  On failure the temporary tree is removed.  The
- * layer becomes referenced (and safe from GC) with the image record.
- */
-int store_layer_commit(struct store *st, const char *tmpname, const char *parent,
-		       const char *chainid, const char *diffid, const char *got_diffid,
-		       crisp_err_t *err);
-/* Remove the temporary tree (unpack failed).  dirfd stays the caller's. */
-void store_layer_abort(struct store *st, const char *tmpname);
 
 /* ---- in-flight table ------------------------------------------------------- */
 
 enum store_kind {
 	STORE_KIND_BLOB = 1,  /* key: blob digest */
-	STORE_KIND_LAYER = 2, /* key: chain id */
+	STORE_KIND_LAYER = 2, /* key: chain id ("present": referenced by an image) */
 };
 
 enum store_acquire {
@@ -306,10 +278,10 @@ size_t store_inflight_waiters(struct store *st, enum store_kind kind, const char
  * Record an image in one transaction: the image row (insert, or update of
  * verdict/pulled_at/manifest when the id exists), its names (moved from
  * other images when they held them), its layers (layers table refcounts)
- * and blob references.  Every layer directory and every non-empty layer
- * blob must be present (FAILED_PRECONDITION otherwise), chain ids must
- * follow from the diff ids, and layer diff ids must match
- * an existing row of the same chain id.
+ * and blob references.  Every non-empty layer blob must be present
+ * (FAILED_PRECONDITION otherwise), chain ids must follow from the diff ids,
+ * and layer diff ids must match an existing row of the same chain id.  The
+ * caller has had every layer unpacked by execd first.
  */
 int store_image_record(struct store *st, const struct store_image *img, crisp_err_t *err);
 
@@ -320,8 +292,14 @@ int store_image_lookup(struct store *st, const char *ref, struct store_image *ou
 typedef int (*store_image_cb)(void *arg, const struct store_image *img);
 int store_image_list(struct store *st, store_image_cb cb, void *arg, crisp_err_t *err);
 
-/* *removed: true when the image went, false when only the tag did (may be NULL). */
-int store_image_remove(struct store *st, const char *ref, bool *removed, crisp_err_t *err);
+/*
+ * *removed: true when the image went, false when only the tag did (may be
+ * NULL).  *released (malloc'd, the caller frees; NULL when none) gets the
+ * *nreleased chain ids that no image references any more: the caller
+ * sends them to execd (LAYER_RELEASE).  released/nreleased may be NULL.
+ */
+int store_image_remove(struct store *st, const char *ref, bool *removed,
+		       char (**released)[MF_DIGEST_SIZE], size_t *nreleased, crisp_err_t *err);
 
 /* image_id: a full id.  holder: 1..128 bytes of [A-Za-z0-9._:-]. */
 int store_image_pin(struct store *st, const char *image_id, const char *holder, crisp_err_t *err);
@@ -332,8 +310,7 @@ int store_image_unpin_all(struct store *st, const char *holder, crisp_err_t *err
 
 /*
  * The layer chain of image_id (full id), base first: chain ids into
- * chainids[0..*n).  Every layer directory must exist (DATA_LOSS
- * otherwise).  max must be >= the image's layer count (STORE_MAX_LAYERS is).
+ * chainids[0..*n).  max must be >= the image's layer count (STORE_MAX_LAYERS is).
  */
 int store_layers_of(struct store *st, const char *image_id, char (*chainids)[MF_DIGEST_SIZE],
 		    size_t max, size_t *n, crisp_err_t *err);

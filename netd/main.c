@@ -13,11 +13,13 @@
 #include "ipc/role.h"
 #include "netd/cniconf.h"
 #include "netd/pods.h"
+#include "netd/portfwd.h"
 
 struct netd {
 	struct role_ctx role;
 	struct role_args args;
 	struct netd_pods pods;
+	struct netd_portfwd *portfwd;
 };
 
 /* NetworkReady: a usable CNI configuration exists (checked afresh on each
@@ -77,6 +79,16 @@ static void stop(struct role_ctx *r)
 	struct netd *n = r->arg;
 
 	netd_pods_stop(&n->pods);
+	portfwd_free(n->portfwd);
+	n->portfwd = NULL;
+}
+
+static void on_port_forward(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
+{
+	struct role_ctx *r = arg;
+	struct netd *n = r->arg;
+
+	portfwd_on_request(n->portfwd, ch, m);
 }
 
 static const struct ipc_handler handlers[] = {
@@ -85,6 +97,7 @@ static const struct ipc_handler handlers[] = {
 	{ IPC_NET_SETUP, on_net_setup },
 	{ IPC_NET_TEARDOWN, on_net_teardown },
 	{ IPC_NET_RUNTIME_CONFIG, on_net_runtime_config },
+	{ IPC_STREAM_PORT_FORWARD, on_port_forward },
 };
 
 static const struct role_ops ops = {
@@ -100,6 +113,9 @@ int main(int argc, char **argv)
 	role_init(&n.role, ROLE_NETD, &ops, handlers, ARRAY_SIZE(handlers), &n);
 	if (netd_pods_init(&n.pods, n.role.loop, n.args.root, n.args.runroot, &err) < 0)
 		fatal("%s", err.msg);
+	n.portfwd = portfwd_new(n.role.loop, n.pods.netns_dir);
+	if (n.portfwd == NULL)
+		fatal("port-forward: out of memory");
 	if (sandbox_apply_role(ROLE_NETD, &n.args, &err) < 0)
 		fatal("sandbox: %s", err.msg);
 	return role_run(&n.role);

@@ -19,6 +19,9 @@ import pytest
 
 import crigen
 
+# Test registry, test images and registries.conf fixtures (tests/e2e/images.py).
+pytest_plugins = ["images"]
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 BUILD = os.environ.get("CRISP_BUILD", os.path.join(REPO, "build-san"))

@@ -121,25 +121,16 @@ static void fake_digest(const char *seed, char d[MF_DIGEST_SIZE])
 	mf_digest((const uint8_t *)seed, strlen(seed), d);
 }
 
-/* Commit a layer with one file; diffid from seed; chain on parent. */
+/* A layer (its tree is execd's): diffid from seed, chain on parent, and
+ * its compressed blob (content = seed). */
 static void put_layer(struct fx *f, const char *parent, const char *seed,
 		      struct store_layer *l)
 {
 	crisp_err_t err = CRISP_ERR_INIT;
-	char tmp[STORE_TMPNAME_SIZE];
-	int dfd, fd;
 
 	memset(l, 0, sizeof *l);
 	fake_digest(seed, l->diffid);
 	assert_int_equal(store_chain_id(parent, l->diffid, l->chainid, &err), 0);
-	assert_int_equal(store_layer_begin(f->st, l->chainid, &dfd, tmp, &err), 0);
-	fd = openat(dfd, "file", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, seed, strlen(seed)), (ssize_t)strlen(seed));
-	close(fd);
-	close(dfd);
-	if (store_layer_commit(f->st, tmp, parent, l->chainid, l->diffid, l->diffid, &err) < 0)
-		fail_msg("layer commit: %s", err.msg);
 	put_blob(f, seed, l->blob);
 	l->size = strlen(seed);
 }
@@ -182,7 +173,7 @@ static void test_open_layout(void **state)
 	crisp_err_t err = CRISP_ERR_INIT;
 
 	assert_true(exists(f, "blobs/sha256"));
-	assert_true(exists(f, "layers"));
+	assert_false(exists(f, "layers")); /* unpacked layers are execd's */
 	assert_true(exists(f, "tmp"));
 	assert_true(exists(f, "images.db"));
 	assert_int_equal(store_open(f->dir, NULL, &st2, &err), -1);
@@ -351,58 +342,42 @@ static void test_chain_id(void **state)
 	assert_int_equal(err.code, CRISP_INVALID_ARGUMENT);
 }
 
+/* Layers are chain ids that images reference: present once recorded, gone
+ * with the last image that references them. */
 static void test_layer(void **state)
 {
 	struct fx *f = *state;
 	crisp_err_t err = CRISP_ERR_INIT;
-	struct store_layer l0, l1;
-	char tmp[STORE_TMPNAME_SIZE], other[MF_DIGEST_SIZE], rel[STORE_RELPATH_SIZE];
-	int dfd, fd;
+	struct store_image img;
+	struct store_layer ls[2];
+	const char *seeds[] = { "base", "top" };
+	char *names[] = { "docker.io/library/l:1" };
+	char (*rel)[MF_DIGEST_SIZE] = NULL;
+	size_t nrel = 0;
+	bool removed;
 
-	put_layer(f, NULL, "base", &l0);
-	assert_int_equal(store_layer_has(f->st, l0.chainid, &err), 1);
-	assert_int_equal(store_layer_path(l0.chainid, rel, &err), 0);
-	strcat(rel, "/file");
-	assert_true(exists(f, rel));
-	put_layer(f, l0.chainid, "top", &l1);
-	assert_string_not_equal(l1.chainid, l1.diffid);
-	assert_int_equal(store_layer_open(f->st, l1.chainid, &dfd, &err), 0);
-	close(dfd);
-
-	/* diff id mismatch: DATA_LOSS, tmp removed, nothing visible */
-	fake_digest("other", other);
+	mk_image(f, &img, ls, "img-l", seeds, 2, names, 1);
+	assert_string_not_equal(ls[1].chainid, ls[1].diffid);
+	assert_int_equal(store_layer_has(f->st, ls[0].chainid, &err), 0);
+	assert_int_equal(store_layer_has(f->st, "sha256:xyz", &err), -1);
+	assert_int_equal(err.code, CRISP_INVALID_ARGUMENT);
+	record(f, &img);
+	assert_int_equal(store_layer_has(f->st, ls[0].chainid, &err), 1);
+	assert_int_equal(store_layer_has(f->st, ls[1].chainid, &err), 1);
+	/* the in-flight table sees a referenced layer as present */
 	{
-		struct store_layer x;
-
-		fake_digest("x", x.diffid);
-		store_chain_id(l1.chainid, x.diffid, x.chainid, &err);
-		assert_int_equal(store_layer_begin(f->st, x.chainid, &dfd, tmp, &err), 0);
-		fd = openat(dfd, "junk", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-		close(fd);
-		close(dfd);
-		assert_int_equal(store_layer_commit(f->st, tmp, l1.chainid, x.chainid, x.diffid,
-						    other, &err),
-				 -1);
-		assert_int_equal(err.code, CRISP_DATA_LOSS);
-		assert_int_equal(store_layer_has(f->st, x.chainid, &err), 0);
-		/* wrong chain id: INVALID_ARGUMENT */
-		assert_int_equal(store_layer_begin(f->st, x.chainid, &dfd, tmp, &err), 0);
-		close(dfd);
-		assert_int_equal(store_layer_commit(f->st, tmp, NULL, x.chainid, x.diffid, x.diffid,
-						    &err),
-				 -1);
-		assert_int_equal(err.code, CRISP_INVALID_ARGUMENT);
-		/* abort */
-		assert_int_equal(store_layer_begin(f->st, x.chainid, &dfd, tmp, &err), 0);
-		fd = openat(dfd, "junk", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-		close(fd);
-		close(dfd);
-		store_layer_abort(f->st, tmp);
+		struct store_waiter *w;
+		assert_int_equal(store_inflight_acquire(f->st, STORE_KIND_LAYER, ls[1].chainid, NULL,
+							NULL, &w, &err),
+				 STORE_ACQ_PRESENT);
 	}
-	assert_int_equal(count_dir(f, "layers"), 2);
-	/* committing a layer that exists: kept, tmp removed */
-	put_layer(f, NULL, "base", &l0);
-	assert_int_equal(count_dir(f, "layers"), 2);
+	assert_int_equal(store_image_remove(f->st, img.id, &removed, &rel, &nrel, &err), 0);
+	assert_true(removed);
+	assert_int_equal(nrel, 2);
+	assert_true((strcmp(rel[0], ls[0].chainid) == 0 && strcmp(rel[1], ls[1].chainid) == 0) ||
+		    (strcmp(rel[1], ls[0].chainid) == 0 && strcmp(rel[0], ls[1].chainid) == 0));
+	free(rel);
+	assert_int_equal(store_layer_has(f->st, ls[0].chainid, &err), 0);
 }
 
 static int count_cb(void *arg, const struct store_image *img)
@@ -495,7 +470,7 @@ static void test_record_lookup(void **state)
 	assert_int_equal(store_image_list(f->st, count_cb, &n, &err), 0);
 	assert_int_equal(n, 2);
 
-	/* a record whose layer is missing is refused and nothing is listed */
+	/* a record whose layer blob is missing is refused and nothing is listed */
 	{
 		struct store_image bad = img;
 		struct store_layer bl[1];
@@ -504,6 +479,7 @@ static void test_record_lookup(void **state)
 		memset(bl, 0, sizeof bl);
 		fake_digest("never-unpacked", bl[0].diffid);
 		memcpy(bl[0].chainid, bl[0].diffid, MF_DIGEST_SIZE);
+		fake_digest("never-downloaded", bl[0].blob);
 		bad.layers = bl;
 		bad.nlayers = 1;
 		bad.names = NULL;
@@ -575,7 +551,9 @@ static void test_remove(void **state)
 	const char *sa[] = { "base", "a-top" }, *sb[] = { "base", "b-top" };
 	char *na[] = { "docker.io/library/a:1", "docker.io/library/a:2" };
 	char *nb[] = { "docker.io/library/b:1" };
-	char rel[STORE_RELPATH_SIZE];
+	char pfx[STORE_RELPATH_SIZE];
+	char (*rel)[MF_DIGEST_SIZE] = NULL;
+	size_t nrel = 0;
 	bool removed;
 
 	mk_image(f, &a, la, "img-a", sa, 2, na, 2);
@@ -583,12 +561,15 @@ static void test_remove(void **state)
 	mk_image(f, &b, lb, "img-b", sb, 2, nb, 1);
 	record(f, &b);
 	assert_string_equal(la[0].chainid, lb[0].chainid); /* shared base */
-	assert_int_equal(count_dir(f, "layers"), 3);
 	assert_int_equal(count_dir(f, "blobs/sha256"), 3);
 
 	/* untag: a keeps its other tag */
-	assert_int_equal(store_image_remove(f->st, "docker.io/library/a:1", &removed, &err), 0);
+	assert_int_equal(store_image_remove(f->st, "docker.io/library/a:1", &removed, &rel, &nrel,
+					    &err),
+			 0);
 	assert_false(removed);
+	assert_int_equal(nrel, 0);
+	assert_null(rel);
 	assert_int_equal(store_image_lookup(f->st, "docker.io/library/a:1", &out, &err), -1);
 	assert_int_equal(store_image_lookup(f->st, a.id, &out, &err), 0);
 	assert_int_equal(out.nnames, 1);
@@ -601,9 +582,11 @@ static void test_remove(void **state)
 	assert_int_equal(store_image_lookup(f->st, a.id, &out, &err), 0);
 	assert_int_equal(out.pins, 2);
 	store_image_free(&out);
-	assert_int_equal(store_image_remove(f->st, "docker.io/library/a:2", &removed, &err), -1);
+	assert_int_equal(store_image_remove(f->st, "docker.io/library/a:2", &removed, NULL, NULL,
+					    &err),
+			 -1);
 	assert_int_equal(err.code, CRISP_FAILED_PRECONDITION);
-	assert_int_equal(store_image_remove(f->st, a.id, &removed, &err), -1);
+	assert_int_equal(store_image_remove(f->st, a.id, &removed, NULL, NULL, &err), -1);
 	assert_int_equal(err.code, CRISP_FAILED_PRECONDITION);
 	assert_int_equal(store_image_lookup(f->st, "docker.io/library/a:2", &out, &err), 0);
 	store_image_free(&out);
@@ -613,23 +596,31 @@ static void test_remove(void **state)
 	assert_int_equal(err.code, CRISP_INVALID_ARGUMENT);
 
 	/* last tag: the image goes; its own layer and blob go, the shared stay */
-	assert_int_equal(store_image_remove(f->st, "docker.io/library/a:2", &removed, &err), 0);
+	assert_int_equal(store_image_remove(f->st, "docker.io/library/a:2", &removed, &rel, &nrel,
+					    &err),
+			 0);
 	assert_true(removed);
+	/* only a's own top layer is released; the shared base stays */
+	assert_int_equal(nrel, 1);
+	assert_string_equal(rel[0], la[1].chainid);
+	free(rel);
+	rel = NULL;
 	assert_int_equal(store_image_lookup(f->st, a.id, &out, &err), -1);
 	assert_int_equal(err.code, CRISP_NOT_FOUND);
 	assert_int_equal(store_layer_has(f->st, la[1].chainid, &err), 0);
 	assert_int_equal(store_layer_has(f->st, la[0].chainid, &err), 1);
 	assert_int_equal(store_blob_has(f->st, la[1].blob, NULL, &err), 0);
 	assert_int_equal(store_blob_has(f->st, la[0].blob, NULL, &err), 1);
-	assert_int_equal(count_dir(f, "layers"), 2);
 
 	/* by prefix: removes b with everything */
-	snprintf(rel, sizeof rel, "%.12s", b.id + 7);
-	assert_int_equal(store_image_remove(f->st, rel, &removed, &err), 0);
+	snprintf(pfx, sizeof pfx, "%.12s", b.id + 7);
+	assert_int_equal(store_image_remove(f->st, pfx, &removed, &rel, &nrel, &err), 0);
 	assert_true(removed);
-	assert_int_equal(count_dir(f, "layers"), 0);
+	assert_int_equal(nrel, 2); /* the base and b's top */
+	free(rel);
+	assert_int_equal(store_layer_has(f->st, lb[0].chainid, &err), 0);
 	assert_int_equal(count_dir(f, "blobs/sha256"), 0);
-	assert_int_equal(store_image_remove(f->st, b.id, &removed, &err), -1);
+	assert_int_equal(store_image_remove(f->st, b.id, &removed, NULL, NULL, &err), -1);
 	assert_int_equal(err.code, CRISP_NOT_FOUND);
 	assert_int_equal(store_image_pin(f->st, b.id, "ctr-3", &err), -1);
 	assert_int_equal(err.code, CRISP_NOT_FOUND);
@@ -655,19 +646,16 @@ static void crash_child(const char *dir)
 	const char *seeds[] = { "crash-0", "crash-1" };
 	char *names[] = { "docker.io/library/crash:latest" };
 	crisp_err_t err = CRISP_ERR_INIT;
-	int fd, dfd;
-	char tmp[STORE_TMPNAME_SIZE], tmp2[STORE_TMPNAME_SIZE], d[MF_DIGEST_SIZE];
+	int fd;
+	char tmp[STORE_TMPNAME_SIZE];
 
 	strcpy(f.dir, dir);
 	f.dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (store_open(dir, &o, &f.st, &err) < 0)
 		_exit(3);
-	/* leftovers of a pull in progress: a tmp blob and a tmp layer */
+	/* leftovers of a pull in progress: a tmp blob */
 	if (store_blob_begin(f.st, &fd, tmp, &err) < 0 || write(fd, "partial", 7) != 7)
 		_exit(4);
-	fake_digest("lay", d);
-	if (store_layer_begin(f.st, d, &dfd, tmp2, &err) < 0)
-		_exit(5);
 	mk_image(&f, &img, ls, "crash-img", seeds, 2, names, 1);
 	store_image_record(f.st, &img, &err);
 	_exit(6); /* not reached for the points tested */
@@ -676,7 +664,7 @@ static void crash_child(const char *dir)
 static void test_crash(void **state)
 {
 	struct fx *f = *state;
-	const char *points[] = { "blob:written", "layer:unpacked", "record:before-commit" };
+	const char *points[] = { "blob:written", "record:before-commit" };
 	crisp_err_t err = CRISP_ERR_INIT;
 	struct store_image good, out;
 	struct store_layer lg[1];
@@ -713,7 +701,7 @@ static void test_crash(void **state)
 		assert_int_equal(err.code, CRISP_NOT_FOUND);
 		assert_int_equal(count_dir(f, "tmp"), 0);
 		/* only the good image's layer and blob remain */
-		assert_int_equal(count_dir(f, "layers"), 1);
+		assert_int_equal(store_layer_has(f->st, lg[0].chainid, &err), 1);
 		assert_int_equal(count_dir(f, "blobs/sha256"), 1);
 		assert_int_equal(store_image_lookup(f->st, "docker.io/library/good:1", &out, &err), 0);
 		assert_string_equal(out.id, good.id);
@@ -735,11 +723,12 @@ static void test_crash(void **state)
 	reopen(f, NULL);
 	assert_int_equal(store_image_lookup(f->st, "docker.io/library/crash:latest", &out, &err), 0);
 	assert_int_equal(out.nlayers, 2);
+	assert_int_equal(store_layer_has(f->st, out.layers[1].chainid, &err), 1);
 	store_image_free(&out);
-	assert_int_equal(count_dir(f, "layers"), 3);
+	assert_int_equal(count_dir(f, "blobs/sha256"), 3);
 }
 
-/* GC at open: unreferenced blobs/layers and junk go; grace keeps young ones. */
+/* GC at open: unreferenced blobs and junk go; grace keeps young ones. */
 static void test_gc(void **state)
 {
 	struct fx *f = *state;
@@ -750,12 +739,10 @@ static void test_gc(void **state)
 	put_layer(f, NULL, "orphan", &l);
 	fd = openat(f->dirfd, "blobs/sha256/not-a-digest", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 	close(fd);
-	assert_int_equal(symlinkat("/etc", f->dirfd, "layers/evil"), 0);
+	assert_int_equal(symlinkat("/etc", f->dirfd, "blobs/sha256/evil"), 0);
 	reopen(f, &keep);
-	assert_int_equal(count_dir(f, "layers"), 1);       /* young orphan kept */
-	assert_int_equal(count_dir(f, "blobs/sha256"), 1); /* junk gone */
+	assert_int_equal(count_dir(f, "blobs/sha256"), 1); /* young orphan kept, junk gone */
 	reopen(f, NULL);
-	assert_int_equal(count_dir(f, "layers"), 0);
 	assert_int_equal(count_dir(f, "blobs/sha256"), 0);
 	assert_true(exists(f, "images.db"));
 	{

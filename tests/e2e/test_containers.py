@@ -1,0 +1,530 @@
+"""Containers end to end: images pulled from the test registry, pods on the
+test CNI bridge, then CreateContainer / StartContainer / StopContainer /
+RemoveContainer, ExecSync and ReopenContainerLog through frontd and execd,
+with each container's monitor, its CRI log file and its exit record checked
+on the host.  Every test ends by checking that nothing of its containers is
+left: no monitor or container process, no mount, no cgroup."""
+
+import os
+import signal
+import subprocess
+import time
+
+import grpc
+import pytest
+
+from conftest import CNI_BRIDGE, cleanup_host
+
+NS = "crisp-e2e"
+MONITOR_ARG = "--container-monitor"
+
+PASSWD = b"root:x:0:0:root:/root:/bin/sh\nalice:x:1000:100:Alice:/home/alice:/bin/sh\n"
+GROUP = b"root:x:0:\nusers:x:100:\nwheel:x:10:alice\n"
+
+
+def bb(*applet):
+    return ["/bin/busybox", *applet]
+
+
+def monitors():
+    """{container id: monitor pid} of every container monitor on the host."""
+    out = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if len(argv) > 2 and argv[1] == MONITOR_ARG.encode():
+            out[argv[2].decode()] = int(d)
+    return out
+
+
+class Env:
+    def __init__(self, crisp, pb, registry, tmp):
+        self.c, self.pb, self.registry, self.tmp = crisp, pb, registry, tmp
+        self.rt = crisp.runtime()
+        self.created = []
+        self.pods = []
+        self.images = {}
+
+    def pull(self, img):
+        self.c.image().PullImage(self.pb.PullImageRequest(image=self.pb.ImageSpec(image=img.ref)), timeout=120)
+        return img.ref
+
+    def pod(self, name="p", host_net=False):
+        pb = self.pb
+        logdir = os.path.join(self.tmp, "logs", name)
+        md = pb.PodSandboxMetadata(name=name, namespace=NS, uid=f"uid-{name}")
+        nso = pb.NamespaceOption(network=pb.NODE if host_net else pb.POD, pid=pb.CONTAINER, ipc=pb.POD)
+        cfg = pb.PodSandboxConfig(
+            metadata=md, hostname=f"{name}-host", log_directory=logdir,
+            linux=pb.LinuxPodSandboxConfig(
+                security_context=pb.LinuxSandboxSecurityContext(namespace_options=nso)))
+        pid = self.rt.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg), timeout=60).pod_sandbox_id
+        self.pods.append(pid)
+        return pid, cfg
+
+    def create(self, pod, image, name="c", command=None, args=None, envs=None, sc=None, mounts=None,
+               workdir="", log=None, resources=None):
+        pb = self.pb
+        pid, pcfg = pod
+        cfg = pb.ContainerConfig(
+            metadata=pb.ContainerMetadata(name=name), image=pb.ImageSpec(image=image),
+            command=command or [], args=args or [], working_dir=workdir,
+            envs=[pb.KeyValue(key=k, value=v) for k, v in (envs or {}).items()],
+            mounts=mounts or [], log_path=log if log is not None else f"{name}/0.log",
+            labels={"name": name},
+            linux=pb.LinuxContainerConfig(security_context=sc or pb.LinuxContainerSecurityContext(
+                namespace_options=pb.NamespaceOption(network=pb.POD, pid=pb.CONTAINER, ipc=pb.POD)),
+                resources=resources))
+        cid = self.rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=pid, config=cfg,
+                                                                sandbox_config=pcfg), timeout=60).container_id
+        self.created.append(cid)
+        return cid
+
+    def start(self, cid):
+        self.rt.StartContainer(self.pb.StartContainerRequest(container_id=cid), timeout=30)
+
+    def status(self, cid):
+        return self.rt.ContainerStatus(self.pb.ContainerStatusRequest(container_id=cid), timeout=10).status
+
+    def wait_exit(self, cid, timeout=15):
+        end = time.time() + timeout
+        while time.time() < end:
+            st = self.status(cid)
+            if st.state == self.pb.CONTAINER_EXITED:
+                return st
+            time.sleep(0.05)
+        raise AssertionError(f"container {cid[:12]} did not exit: {self.status(cid)}")
+
+    def log(self, cid):
+        with open(self.status(cid).log_path) as f:
+            return f.read()
+
+    def log_lines(self, cid):
+        """[(stream, tag, text)] from the CRI log file."""
+        out = []
+        for line in self.log(cid).split("\n")[:-1]:
+            ts, stream, tag, text = line.split(" ", 3) if line.count(" ") >= 3 else (line.split(" ") + [""])[:4]
+            assert ts.endswith("Z") and "T" in ts, line
+            out.append((stream, tag, text))
+        return out
+
+    def run(self, pod, image, command, timeout=15, **kw):
+        """Create, start, wait for the exit; returns (status, log lines)."""
+        cid = self.create(pod, image, command=command, **kw)
+        self.start(cid)
+        st = self.wait_exit(cid, timeout)
+        return cid, st, self.log_lines(cid)
+
+    def stdout_of(self, lines):
+        return "\n".join(t for s, tag, t in lines if s == "stdout")
+
+    def remove(self, cid):
+        self.rt.RemoveContainer(self.pb.RemoveContainerRequest(container_id=cid), timeout=30)
+
+    def cleanup(self):
+        for cid in self.created:
+            try:
+                self.remove(cid)
+            except grpc.RpcError:
+                pass
+        for pid in self.pods:
+            try:
+                self.rt.RemovePodSandbox(self.pb.RemovePodSandboxRequest(pod_sandbox_id=pid), timeout=60)
+            except grpc.RpcError:
+                pass
+
+    def assert_nothing_left(self):
+        left = {k: v for k, v in monitors().items() if k in self.created}
+        for pid in left.values():  # never leave them running, even on failure
+            os.kill(pid, signal.SIGKILL)
+        assert not left, f"monitors left: {left}"
+        with open("/proc/self/mountinfo") as f:
+            mi = f.read()
+        for cid in self.created:
+            assert cid not in mi, f"mount of {cid[:12]} left"
+            for ctrl in ("memory", "pids", "cpu"):
+                d = f"/sys/fs/cgroup/{ctrl}/crisp/crisp-{cid}"
+                assert not os.path.exists(d), d
+            assert not os.path.exists(os.path.join(self.c.runroot, "containers", cid))
+            assert not os.path.exists(os.path.join(self.c.root, "containers", cid))
+
+
+@pytest.fixture
+def env(crisp_factory, regconf, registry, cri, tmpdir_short):
+    pb, _ = cri
+    c = crisp_factory(regconf.crisp_conf())
+    with open(os.path.join(c.cni_dir, "10-test.conflist"), "w") as f:
+        f.write(CNI_BRIDGE.replace("IPAM_DIR", os.path.join(tmpdir_short, "ipam")))
+    c.start()
+    e = Env(c, pb, registry, tmpdir_short)
+    e.busybox = e.pull(registry.busybox())
+    try:
+        yield e
+    finally:
+        try:
+            e.cleanup()
+        finally:
+            e.assert_nothing_left()
+            c.stop()
+            cleanup_host(c)
+
+
+def custom_image(e):
+    img = e.registry.build_image(
+        "ctrtest", "v1",
+        files={"etc/": None, "etc/passwd": PASSWD, "etc/group": GROUP, "work/": None, "home/": None,
+               "home/alice/": None, "tmp/": None},
+        entrypoint=["/bin/sh", "-c"], cmd=["echo image-cmd"], user="alice", workdir="/work",
+        env=("PATH=/bin", "FOO=image", "BAR=image"))
+    return e.pull(img)
+
+
+def test_lifecycle_exit_codes_and_logs(env):
+    pb = env.pb
+    pod = env.pod()
+    long = "y" * 20000
+    cid = env.create(pod, env.busybox, command=["/bin/sh", "-c",
+                     f"echo out1; echo err1 >&2; echo {long}; printf part; exit 7"])
+    st = env.status(cid)
+    assert st.state == pb.CONTAINER_CREATED and st.image.image == env.busybox
+    assert st.image_ref.startswith("sha256:") and st.log_path.endswith("c/0.log")
+    env.start(cid)
+    st = env.wait_exit(cid)
+    assert st.exit_code == 7 and st.reason == "Error"
+    assert st.started_at > st.created_at > 0 and st.finished_at >= st.started_at
+    lines = env.log_lines(cid)
+    assert ("stdout", "F", "out1") in lines and ("stderr", "F", "err1") in lines
+    assert ("stdout", "F", "part") in lines
+    # a 20000-byte line: one P piece of 16384 bytes, then the rest as F
+    parts = [(tag, len(t)) for s, tag, t in lines if t.startswith("yyy")]
+    assert parts == [("P", 16384), ("F", 20000 - 16384)]
+    # listed, then removed for good (and again: idempotent)
+    ids = [c.id for c in env.rt.ListContainers(pb.ListContainersRequest(), timeout=10).containers]
+    assert cid in ids
+    env.remove(cid)
+    env.remove(cid)
+    with pytest.raises(grpc.RpcError) as ei:
+        env.status(cid)
+    assert ei.value.code() == grpc.StatusCode.NOT_FOUND
+    cid2, st2, _ = env.run(pod, env.busybox, ["/bin/sh", "-c", "exit 0"])
+    assert st2.exit_code == 0 and st2.reason == "Completed"
+
+
+def test_unknown_image_and_bad_command_are_clear_errors(env):
+    pb = env.pb
+    pod = env.pod()
+    with pytest.raises(grpc.RpcError) as ei:
+        env.create(pod, env.registry.host + "/nope:1", command=["/bin/sh"])
+    assert ei.value.code() == grpc.StatusCode.NOT_FOUND
+    cid = env.create(pod, env.busybox, command=["/bin/does-not-exist"])
+    with pytest.raises(grpc.RpcError) as ei:
+        env.start(cid)
+    assert "does-not-exist" in ei.value.details()
+    st = env.status(cid)
+    assert st.state == pb.CONTAINER_EXITED and st.exit_code == 128 and st.reason == "StartError"
+    assert not [c for c in env.rt.ListContainers(pb.ListContainersRequest(), timeout=10).containers
+                if c.id not in env.created]
+
+
+def test_image_config_env_args_workdir_user(env):
+    pb = env.pb
+    img = custom_image(env)
+    pod = env.pod()
+    # the image's ENTRYPOINT + CMD, USER, WORKDIR
+    _, st, lines = env.run(pod, img, None, name="img")
+    assert st.exit_code == 0 and env.stdout_of(lines) == "image-cmd"
+    # args override CMD (ENTRYPOINT kept); CRI env overrides the image's
+    _, st, lines = env.run(pod, img, None, name="args", envs={"FOO": "cri"},
+                           args=["echo $FOO $BAR $HOME; /bin/busybox id -u; /bin/busybox id -G; pwd"])
+    assert env.stdout_of(lines).split("\n") == ["cri image /home/alice", "1000", "100 10", "/work"]
+    # run_as_user and working_dir from the request win
+    sc = pb.LinuxContainerSecurityContext(run_as_user=pb.Int64Value(value=4242),
+                                          run_as_group=pb.Int64Value(value=77),
+                                          supplemental_groups=[5])
+    _, st, lines = env.run(pod, img, ["/bin/sh", "-c", "/bin/busybox id -u; /bin/busybox id -g; pwd"],
+                           name="ids", sc=sc, workdir="/tmp")
+    assert env.stdout_of(lines).split("\n") == ["4242", "77", "/tmp"]
+    # an unknown user name is refused at create
+    with pytest.raises(grpc.RpcError) as ei:
+        env.create(pod, img, name="nouser", sc=pb.LinuxContainerSecurityContext(run_as_username="mallory"))
+    assert ei.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_readonly_rootfs_and_mounts(env):
+    pb = env.pb
+    pod = env.pod()
+    host = os.path.join(env.tmp, "vol")
+    os.makedirs(host)
+    with open(os.path.join(host, "in"), "w") as f:
+        f.write("from-host")
+    mounts = [pb.Mount(container_path="/rw", host_path=host),
+              pb.Mount(container_path="/ro", host_path=host, readonly=True)]
+    sc = pb.LinuxContainerSecurityContext(readonly_rootfs=True)
+    _, st, lines = env.run(pod, env.busybox, ["/bin/sh", "-c",
+                           "/bin/busybox touch /x && echo ROOT-RW; /bin/busybox cat /ro/in; echo; "
+                           "echo hi > /rw/out && echo RW-OK; echo no > /ro/out2 || echo RO-REFUSED; "
+                           "/bin/busybox cat /etc/hostname"], sc=sc, mounts=mounts)
+    out = env.stdout_of(lines)
+    assert "ROOT-RW" not in out and "from-host" in out and "RW-OK" in out and "RO-REFUSED" in out
+    assert "p-host" in out
+    with open(os.path.join(host, "out")) as f:
+        assert f.read() == "hi\n"
+    assert not os.path.exists(os.path.join(host, "out2"))
+    # a writable rootfs keeps what the container wrote until removal
+    _, st, lines = env.run(pod, env.busybox, ["/bin/sh", "-c", "/bin/busybox touch /x && echo ROOT-RW"], name="rw")
+    assert "ROOT-RW" in env.stdout_of(lines)
+    # a mount source that does not exist is refused at create
+    with pytest.raises(grpc.RpcError) as ei:
+        env.create(pod, env.busybox, name="nosrc", command=["/bin/sh"],
+                   mounts=[pb.Mount(container_path="/x", host_path=os.path.join(env.tmp, "missing"))])
+    assert ei.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def capeff(lines):
+    for s, tag, t in lines:
+        if t.startswith("CapEff:"):
+            return int(t.split()[1], 16)
+    raise AssertionError(lines)
+
+
+def test_capabilities_and_seccomp(env):
+    pb = env.pb
+    pod = env.pod()
+    show = ["/bin/sh", "-c", "/bin/busybox grep -E 'CapEff|Seccomp:' /proc/self/status"]
+    _, _, lines = env.run(pod, env.busybox, show, name="default")
+    assert capeff(lines) == 0x5fb  # CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE
+    sc = pb.LinuxContainerSecurityContext(capabilities=pb.Capability(drop_capabilities=["ALL"]))
+    _, _, lines = env.run(pod, env.busybox, show, name="dropall", sc=sc)
+    assert capeff(lines) == 0
+    sc = pb.LinuxContainerSecurityContext(capabilities=pb.Capability(add_capabilities=["NET_RAW"],
+                                                                     drop_capabilities=["CHOWN"]))
+    _, _, lines = env.run(pod, env.busybox, show, name="addraw", sc=sc)
+    assert capeff(lines) & (1 << 13) and not capeff(lines) & 1
+    # RuntimeDefault: a filter is loaded and a user namespace, which needs
+    # no capability, is refused; Unconfined allows it.
+    probe = ["/bin/sh", "-c", "/bin/busybox grep Seccomp: /proc/self/status; "
+             "/bin/busybox unshare -U /bin/busybox true && echo USERNS-OK || echo USERNS-REFUSED"]
+    sc = pb.LinuxContainerSecurityContext(seccomp=pb.SecurityProfile(profile_type=pb.SecurityProfile.RuntimeDefault))
+    _, _, lines = env.run(pod, env.busybox, probe, name="sdefault", sc=sc)
+    out = env.stdout_of(lines)
+    assert "Seccomp:\t2" in out and "USERNS-REFUSED" in out
+    sc = pb.LinuxContainerSecurityContext(seccomp=pb.SecurityProfile(profile_type=pb.SecurityProfile.Unconfined))
+    _, _, lines = env.run(pod, env.busybox, probe, name="sunconf", sc=sc)
+    out = env.stdout_of(lines)
+    assert "Seccomp:\t0" in out
+    with open("/proc/sys/kernel/unprivileged_userns_clone") if os.path.exists(
+            "/proc/sys/kernel/unprivileged_userns_clone") else open("/dev/null") as f:
+        if f.read().strip() != "0":
+            assert "USERNS-OK" in out
+    # a Localhost profile (OCI JSON on the node) is applied as written
+    prof = os.path.join(env.tmp, "no-mkdir.json")
+    with open(prof, "w") as f:
+        f.write('{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],'
+                '"action":"SCMP_ACT_ERRNO"}]}')
+    sc = pb.LinuxContainerSecurityContext(seccomp=pb.SecurityProfile(profile_type=pb.SecurityProfile.Localhost,
+                                                                     localhost_ref=prof))
+    _, _, lines = env.run(pod, env.busybox, ["/bin/sh", "-c", "/bin/busybox mkdir /d && echo MKDIR-OK; echo end"],
+                          name="slocal", sc=sc)
+    out = "\n".join(t for s_, tag, t in lines)
+    assert "end" in out and "MKDIR-OK" not in out
+    # a missing or malformed one is a clear refusal, never an unconfined run
+    for ref, code in ((os.path.join(env.tmp, "missing.json"), grpc.StatusCode.NOT_FOUND),
+                      (host_file(env, "bad.json", '{"defaultAction":"SCMP_ACT_NOTIFY"}'),
+                       grpc.StatusCode.INVALID_ARGUMENT)):
+        sc = pb.LinuxContainerSecurityContext(seccomp=pb.SecurityProfile(
+            profile_type=pb.SecurityProfile.Localhost, localhost_ref=ref))
+        with pytest.raises(grpc.RpcError) as ei:
+            env.create(pod, env.busybox, name="sbad", command=["/bin/sh"], sc=sc)
+        assert ei.value.code() == code
+
+
+def host_file(env, name, text):
+    p = os.path.join(env.tmp, name)
+    with open(p, "w") as f:
+        f.write(text)
+    return p
+
+
+def test_pod_namespaces_shared(env):
+    pod = env.pod(name="shared")
+    show = ["/bin/sh", "-c", "/bin/busybox hostname; for n in ipc net uts pid; do "
+            "/bin/busybox readlink /proc/self/ns/$n; done"]
+    out = []
+    for name in ("a", "b"):  # both alive at once: namespace inodes are not reused
+        cid = env.create(pod, env.busybox, name=name, command=bb("sleep", "1000"))
+        env.start(cid)
+        r = env.rt.ExecSync(env.pb.ExecSyncRequest(container_id=cid, cmd=show, timeout=10), timeout=20)
+        out.append(r.stdout.decode().strip().split("\n"))
+    a, b = out
+    assert a[0] == b[0] == "shared-host"
+    assert a[1:4] == b[1:4]          # ipc, net, uts: the pod's
+    assert a[4] != b[4]              # pid: one per container
+    assert a[2] != os.readlink("/proc/self/ns/net")
+
+
+def test_exec_sync(env):
+    pb = env.pb
+    pod = env.pod()
+    cid = env.create(pod, env.busybox, command=bb("sleep", "1000"))
+    env.start(cid)
+    r = env.rt.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["/bin/sh", "-c", "echo hi; echo e >&2; exit 3"],
+                                           timeout=10), timeout=20)
+    assert (r.stdout, r.stderr, r.exit_code) == (b"hi\n", b"e\n", 3)
+    # the container's user, env and pid namespace
+    r = env.rt.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=bb("ps"), timeout=10), timeout=20)
+    assert r.exit_code == 0 and b"sleep 1000" in r.stdout
+    # a timeout is an error, and the process is gone after it
+    t0 = time.time()
+    with pytest.raises(grpc.RpcError) as ei:
+        env.rt.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=bb("sleep", "77"), timeout=1), timeout=20)
+    assert ei.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED and time.time() - t0 < 5
+    time.sleep(0.3)
+    r = env.rt.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=bb("ps"), timeout=10), timeout=20)
+    assert b"sleep 77" not in r.stdout
+    # large output is delivered whole
+    r = env.rt.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["/bin/sh", "-c",
+                                           "i=0; while [ $i -lt 3000 ]; do echo 0123456789012345678901234567890123456789; i=$((i+1)); done"],
+                                           timeout=20), timeout=30)
+    assert len(r.stdout) == 3000 * 41
+    # not running: refused
+    env.rt.StopContainer(pb.StopContainerRequest(container_id=cid, timeout=0), timeout=30)
+    with pytest.raises(grpc.RpcError) as ei:
+        env.rt.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["/bin/true"], timeout=10), timeout=20)
+    assert ei.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_stop_grace_and_kill(env):
+    pb = env.pb
+    pod = env.pod()
+    # pid 1 with a TERM handler exits on SIGTERM at once
+    cid = env.create(pod, env.busybox, name="polite",
+                     command=["/bin/sh", "-c", "trap 'exit 0' TERM; while true; do /bin/busybox sleep 0.1; done"])
+    env.start(cid)
+    time.sleep(0.3)
+    t0 = time.time()
+    env.rt.StopContainer(pb.StopContainerRequest(container_id=cid, timeout=10), timeout=30)
+    assert time.time() - t0 < 5
+    st = env.status(cid)
+    assert st.state == pb.CONTAINER_EXITED and st.exit_code == 0
+    # one that ignores SIGTERM is killed at the timeout; other calls are
+    # served while the stop waits
+    cid = env.create(pod, env.busybox, name="stubborn",
+                     command=["/bin/sh", "-c", "trap '' TERM; while true; do /bin/busybox sleep 0.1; done"])
+    env.start(cid)
+    t0 = time.time()
+    fut = env.rt.StopContainer.future(pb.StopContainerRequest(container_id=cid, timeout=2), timeout=30)
+    time.sleep(0.5)
+    assert env.status(cid).state == pb.CONTAINER_RUNNING
+    fut.result()
+    assert 1.8 < time.time() - t0 < 6
+    st = env.status(cid)
+    assert st.exit_code == 137 and st.reason == "Error"
+    # stopping again is fine
+    env.rt.StopContainer(pb.StopContainerRequest(container_id=cid, timeout=2), timeout=30)
+
+
+def test_execd_kill9_adopts_running_containers(env):
+    pb = env.pb
+    pod = env.pod()
+    cid = env.create(pod, env.busybox, command=["/bin/sh", "-c", "echo before; /bin/busybox sleep 1000"])
+    env.start(cid)
+    mon = monitors()[cid]
+    roles = env.c.wait_roles()
+    os.kill(roles["crisp-execd"], signal.SIGKILL)
+    env.c.wait_roles(exclude={"crisp-execd": roles["crisp-execd"]})
+    # the monitor (and so the container) outlived execd, and is adopted
+    assert monitors()[cid] == mon
+    st = env.status(cid)
+    assert st.state == pb.CONTAINER_RUNNING
+    r = env.rt.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["/bin/sh", "-c", "echo alive"], timeout=10),
+                        timeout=20)
+    assert r.stdout == b"alive\n"
+    env.rt.StopContainer(pb.StopContainerRequest(container_id=cid, timeout=1), timeout=30)
+    st = env.status(cid)
+    assert st.state == pb.CONTAINER_EXITED and st.exit_code == 137
+    assert ("stdout", "F", "before") in env.log_lines(cid)
+    # an exit while execd is down is found at its next start
+    cid2 = env.create(pod, env.busybox, name="quick", command=bb("sleep", "1000"))
+    env.start(cid2)
+    roles = env.c.wait_roles()
+    os.kill(roles["crisp-execd"], signal.SIGKILL)
+    # end the container's process while execd is away
+    ctr_pid = None
+    for d in os.listdir(f"/proc/{monitors()[cid2]}/task"):
+        with open(f"/proc/{monitors()[cid2]}/task/{d}/children") as f:
+            kids = f.read().split()
+            if kids:
+                ctr_pid = int(kids[0])
+    os.kill(ctr_pid, signal.SIGKILL)
+    env.c.wait_roles(exclude={"crisp-execd": roles["crisp-execd"]})
+    st = env.wait_exit(cid2)
+    assert st.exit_code == 137
+
+
+def test_monitor_death_is_unknown_and_kills_the_process(env):
+    pb = env.pb
+    pod = env.pod()
+    cid = env.create(pod, env.busybox, command=bb("sleep", "1000"))
+    env.start(cid)
+    mon = monitors()[cid]
+    with open(f"/proc/{mon}/task/{mon}/children") as f:
+        child = int(f.read().split()[0])
+    os.kill(mon, signal.SIGKILL)
+    end = time.time() + 10
+    while env.status(cid).state != pb.CONTAINER_UNKNOWN and time.time() < end:
+        time.sleep(0.05)
+    assert env.status(cid).state == pb.CONTAINER_UNKNOWN
+    time.sleep(0.2)
+    assert not os.path.exists(f"/proc/{child}") or open(f"/proc/{child}/stat").read().split()[2] == "Z"
+
+
+def test_remove_pod_removes_its_containers(env):
+    pb = env.pb
+    pod = env.pod(name="gone")
+    a = env.create(pod, env.busybox, name="a", command=bb("sleep", "1000"))
+    b = env.create(pod, env.busybox, name="b", command=bb("sleep", "1000"))
+    c = env.create(pod, env.busybox, name="c", command=["/bin/true"])
+    env.start(a)
+    env.start(b)
+    env.rt.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod[0]), timeout=60)
+    for cid in (a, b):
+        assert env.status(cid).state == pb.CONTAINER_EXITED
+    env.rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod[0]), timeout=60)
+    assert not env.rt.ListContainers(pb.ListContainersRequest(), timeout=10).containers
+    assert not [k for k in monitors() if k in (a, b, c)]
+
+
+def test_reopen_log_and_stats(env):
+    pb = env.pb
+    pod = env.pod()
+    cid = env.create(pod, env.busybox, command=["/bin/sh", "-c",
+                     "echo one; while [ ! -e /go ]; do /bin/busybox sleep 0.05; done; echo two; /bin/busybox sleep 1000"])
+    env.start(cid)
+    path = env.status(cid).log_path
+    end = time.time() + 5
+    while "one" not in open(path).read() and time.time() < end:
+        time.sleep(0.05)
+    os.rename(path, path + ".1")
+    env.rt.ReopenContainerLog(pb.ReopenContainerLogRequest(container_id=cid), timeout=10)
+    env.rt.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=bb("touch", "/go"), timeout=10), timeout=20)
+    end = time.time() + 5
+    while "two" not in open(path).read() and time.time() < end:
+        time.sleep(0.05)
+    assert "stdout F two" in open(path).read() and "one" not in open(path).read()
+    assert "stdout F one" in open(path + ".1").read()
+    s = env.rt.ContainerStats(pb.ContainerStatsRequest(container_id=cid), timeout=10).stats
+    assert s.attributes.id == cid and s.cpu.timestamp > 0 and s.memory.timestamp > 0
+    assert s.memory.working_set_bytes.value > 0
+    ls = env.rt.ListContainerStats(pb.ListContainerStatsRequest(), timeout=10).stats
+    assert cid in [x.attributes.id for x in ls]
+    # resources: a memory limit lands in the container's cgroup
+    env.rt.UpdateContainerResources(pb.UpdateContainerResourcesRequest(
+        container_id=cid, linux=pb.LinuxContainerResources(memory_limit_in_bytes=64 << 20)), timeout=10)
+    lim = f"/sys/fs/cgroup/memory/crisp/crisp-{cid}/memory.limit_in_bytes"
+    if os.path.exists(lim):
+        assert int(open(lim).read()) == 64 << 20
