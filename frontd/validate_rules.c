@@ -495,9 +495,9 @@ static bool valid_log_directory(const char *s)
 	return n == 0 ? s[0] == '\0' : vc_clean_abs_n(s, n);
 }
 
-static int v_sandbox_config(struct vctx *c, const Runtime__V1__PodSandboxConfig *cfg)
+/* The pod config itself, metadata aside (see v_sandbox_config). */
+static int v_sandbox_config_body(struct vctx *c, const Runtime__V1__PodSandboxConfig *cfg)
 {
-	REQUIRE(c, "metadata", cfg->metadata);
 	SUB(c, "metadata", v_sandbox_metadata, cfg->metadata);
 	/* Empty only for host-network pods; at most 64 (kubelet refuses a
 	 * longer FQDN hostname; sethostname() too). */
@@ -519,6 +519,20 @@ static int v_sandbox_config(struct vctx *c, const Runtime__V1__PodSandboxConfig 
 		return -1;
 	SUB(c, "linux", v_sandbox_linux, cfg->linux);
 	return 0;
+}
+
+static int v_sandbox_config(struct vctx *c, const Runtime__V1__PodSandboxConfig *cfg)
+{
+	REQUIRE(c, "metadata", cfg->metadata);
+	return v_sandbox_config_body(c, cfg);
+}
+
+/* PullImage and CreateContainer carry the pod's config for information
+ * only: what is there is checked, but critest (and kubelet for a pull
+ * outside any pod) may leave the metadata out. */
+static int v_sandbox_config_info(struct vctx *c, const Runtime__V1__PodSandboxConfig *cfg)
+{
+	return v_sandbox_config_body(c, cfg);
 }
 
 static int v_mount(struct vctx *c, const Runtime__V1__Mount *m)
@@ -687,7 +701,7 @@ static int r_create_container(struct vctx *c, const ProtobufCMessage *m)
 	SUB(c, "config", v_container_config, rq->config);
 	/* Informational copy of the sandbox's config: kubelet and critest
 	 * always send it, but the CRI does not require it. */
-	SUB(c, "sandbox_config", v_sandbox_config, rq->sandbox_config);
+	SUB(c, "sandbox_config", v_sandbox_config_info, rq->sandbox_config);
 	return 0;
 }
 
@@ -897,7 +911,7 @@ static int r_pull_image(struct vctx *c, const ProtobufCMessage *m)
 	REQUIRE(c, "image", rq->image);
 	SUB(c, "image", v_image_spec_required, rq->image);
 	SUB(c, "auth", v_auth, rq->auth);
-	SUB(c, "sandbox_config", v_sandbox_config, rq->sandbox_config);
+	SUB(c, "sandbox_config", v_sandbox_config_info, rq->sandbox_config);
 	return 0;
 }
 

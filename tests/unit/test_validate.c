@@ -2069,6 +2069,12 @@ static void test_pull_image(void **state)
 	s.md.namespace_ = "kube_system";
 	BAD(&rq, "sandbox_config.metadata.namespace: must be a DNS label");
 	sandbox_fx_init(&s);
+	/* critest's pulls carry a pod config without metadata: informational. */
+	s.cfg.metadata = NULL;
+	OK(&rq);
+	s.cfg.hostname = "not a hostname";
+	BAD(&rq, "sandbox_config.hostname: must be an RFC 1123 host name of at most 64 characters");
+	sandbox_fx_init(&s);
 	spec.image = "";
 	BAD(&rq, "image.image: required");
 }
