@@ -468,6 +468,41 @@ static int conn_start_session(struct grpc_conn *c)
 	return 0;
 }
 
+/*
+ * At the connection limit, a new client takes the slot of the connection
+ * that has been idle (no stream) the longest, or of one already dying.  An
+ * idle HTTP/2 connection closed by the server is routine for a client (it
+ * reconnects on its next call), while refusing would let a client that
+ * opens connections and never closes them (critest does, one per spec)
+ * lock every other client out until the idle timeout.  Connections with
+ * calls in flight are never evicted.  Returns whether a slot was freed.
+ */
+static bool evict_idle(struct grpc_server *s)
+{
+	struct grpc_conn *c, *victim = NULL;
+
+	LIST_FOREACH(c, &s->conns, link) {
+		if (c->in_io)
+			continue;
+		if (c->dead) {
+			victim = c;
+			break;
+		}
+		/* Oldest idle first; between equals, the oldest connection. */
+		if (c->nstreams == 0 &&
+		    (victim == NULL || c->t_idle < victim->t_idle ||
+		     (c->t_idle == victim->t_idle && c->id < victim->id)))
+			victim = c;
+	}
+	if (victim == NULL)
+		return false;
+	if (!victim->dead)
+		victim->why = "evicted: idle at the connection limit";
+	s->st.evicted++;
+	conn_destroy(victim);
+	return true;
+}
+
 /* Takes ownership of fd. */
 static int conn_new(struct grpc_server *s, int fd, const struct ucred *cred_in)
 {
@@ -487,8 +522,8 @@ static int conn_new(struct grpc_server *s, int fd, const struct ucred *cred_in)
 			  (unsigned)cred.uid);
 		goto refuse;
 	}
-	if (s->st.conns >= s->lim.max_connections) {
-		log_info("grpc: refusing pid %d uid %u: %u connections open", (int)cred.pid,
+	if (s->st.conns >= s->lim.max_connections && !evict_idle(s)) {
+		log_info("grpc: refusing pid %d uid %u: %u connections open, none idle", (int)cred.pid,
 			 (unsigned)cred.uid, s->st.conns);
 		goto refuse;
 	}

@@ -145,6 +145,7 @@ struct grpc_stats {
 	uint64_t bytes;    /* buffered bytes, nghttp2's memory included */
 	uint64_t accepted; /* connections served since start */
 	uint64_t refused;  /* refused: limit, accept check, errors */
+	uint64_t evicted;  /* idle connections closed to make room at the limit */
 	uint64_t dropped;  /* closed for a protocol error, a limit or a timeout */
 };
 void grpc_server_stats(const struct grpc_server *s, struct grpc_stats *st);

@@ -555,13 +555,31 @@ def test_connection_limit(front):
         try:
             for c in conns[::8]:
                 call_ok(c)
-            # One more is accepted by the kernel and closed by frontd at once.
+            # Every connection has a call in progress (a request not yet
+            # finished): one more is accepted by the kernel and closed by
+            # frontd at once.
+            for c in conns:
+                c.send_headers(c.new_sid(), request_headers(V))
             for _ in range(20):
                 with H2Conn(front.sock, handshake=False) as c:
                     c.try_send(PREFACE + frame(SETTINGS, 0, 0))
                     frames = c.read_until_closed(5)
                     assert frames == [], f"connection {MAX_CONNS + 1} was served: {frames}"
             call_ok(conns[-1])
+        finally:
+            for c in conns:
+                c.close()
+        front.wait_no_conns()
+        # Idle connections (critest opens one per spec and never closes
+        # them): a newcomer takes the slot of the one idle the longest.
+        conns = [H2Conn(front.sock) for _ in range(MAX_CONNS)]
+        try:
+            call_ok(conns[0])              # conns[1] is now the oldest idle
+            with H2Conn(front.sock) as c:
+                call_ok(c)
+            conns[1].read_until_closed(5)  # evicted
+            for c in conns[0:1] + conns[2::9]:
+                call_ok(c)                 # the others are untouched
         finally:
             for c in conns:
                 c.close()

@@ -1255,26 +1255,38 @@ static void test_limits_connections(void **state)
 {
 	struct grpc_limits lim = { .max_connections = 2 };
 	struct env *e = env_new(&lim);
-	struct client *a = env_client(e), *b = env_client(e), *c;
+	struct client *a = env_client(e), *b = env_client(e), *c, *d;
 	struct cstream *cs;
 
 	(void)state;
 	assert_true(PUMP_UNTIL(e, stats(e).conns == 2, 5000));
+	/* a is busy with a call; b is idle: a third client takes b's slot. */
+	client_call(a, "/test.Echo/Hold", "h", 1);
+	assert_true(PUMP_UNTIL(e, e->nheld == 1, 5000));
 	c = env_client(e);
-	client_call(c, "/test.Echo/Echo", "x", 1);
-	assert_true(PUMP_UNTIL(e, c->eof, 5000));
+	cs = client_call(c, "/test.Echo/Echo", "x", 1);
+	assert_true(PUMP_UNTIL(e, cs->closed && b->eof, 5000));
+	assert_int_equal(cs->grpc_status, 0);
+	assert_int_equal(stats(e).conns, 2);
+	assert_int_equal(stats(e).evicted, 1);
+	assert_int_equal(stats(e).refused, 0);
+	assert_true(grpc_call_is_live(e->held[0])); /* a's call was never touched */
+	/* Every connection busy: a new one is refused. */
+	client_call(c, "/test.Echo/Hold", "h", 1);
+	assert_true(PUMP_UNTIL(e, e->nheld == 2, 5000));
+	d = env_client(e);
+	client_call(d, "/test.Echo/Echo", "x", 1);
+	assert_true(PUMP_UNTIL(e, d->eof, 5000));
 	assert_int_equal(stats(e).conns, 2);
 	assert_int_equal(stats(e).refused, 1);
-	cs = client_call(b, "/test.Echo/Echo", "b", 1);
-	assert_true(PUMP_UNTIL(e, cs->closed, 5000));
-	assert_int_equal(cs->grpc_status, 0);
-	(void)a;
+	assert_int_equal(stats(e).evicted, 1);
+	env_release_held(e);
 	/* refused by the peer check */
 	client_close(a);
 	assert_true(PUMP_UNTIL(e, stats(e).conns == 1, 5000));
 	e->refuse_all = true;
-	c = env_client(e);
-	assert_true(PUMP_UNTIL(e, c->eof, 5000));
+	d = env_client(e);
+	assert_true(PUMP_UNTIL(e, d->eof, 5000));
 	assert_int_equal(stats(e).refused, 2);
 	e->refuse_all = false;
 	env_free(e);
