@@ -37,6 +37,9 @@ const char config_default_text[] =
 	"user = crisp-imaged\n"
 	"signature_policy = /etc/containers/policy.json\n"
 	"registries_conf = /etc/containers/registries.conf\n"
+	"registries_d = /etc/containers/registries.d\n"
+	"signature_policy_dir =\n"
+	"audit_log =\n"
 	"\n"
 	"[execd]\n"
 	"cgroup_parent = crisp\n"
@@ -97,6 +100,9 @@ static const struct cfg_key schema[] = {
 	{ "imaged", "user", CT_USER, D(imaged_user), 0, 0, 0 },
 	{ "imaged", "signature_policy", CT_PATH_OPT, M(signature_policy), 0, 0, 0 },
 	{ "imaged", "registries_conf", CT_PATH_OPT, M(registries_conf), 0, 0, 0 },
+	{ "imaged", "registries_d", CT_PATH_OPT, M(registries_d), 0, 0, 0 },
+	{ "imaged", "signature_policy_dir", CT_PATH_OPT, M(signature_policy_dir), 0, 0, 0 },
+	{ "imaged", "audit_log", CT_PATH_OPT, M(audit_log), 0, 0, 0 },
 	{ "execd", "cgroup_parent", CT_STRING, M(cgroup_parent), 0, 0, 0 },
 	{ "execd", "runtime_policy", CT_PATH_OPT, M(runtime_policy), 0, 0, 0 },
 	{ "netd", "cni_config_dir", CT_PATH, M(cni_config_dir), 0, 0, 0 },

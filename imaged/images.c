@@ -2,7 +2,7 @@
  * imaged: the image service.  PullImage is imaged/pull.c; this file has
  * the queries (ListImages, ImageStatus), RemoveImage, execd's image
  * resolution and pins, the configuration (registries.conf, the signature
- * policy) and the policy decision point of a pull.
+ * policy, registries.d, the audit log); signature decisions are imaged/sigcheck.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,9 +15,13 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "imaged/audit.h"
 #include "imaged/images_int.h"
+#include "imaged/regsd.h"
+#include "imaged/sigcheck.h"
 #include "imaged/unpack.h"
 #include "policy/dockerref.h"
+#include "policy/nspolicy.h"
 
 #define CONF_MAX (1u << 20)
 
@@ -82,37 +86,6 @@ static int load_regconf(const char *path, struct regconf **out, crisp_err_t *err
 	return 0;
 }
 
-/* state: 0 loaded, 1 absent (or not configured), 2 broken (msg says why). */
-static void load_policy(const char *path, struct sp_policy **out, int *state, char *msg,
-			size_t msgsize)
-{
-	crisp_err_t err = CRISP_ERR_INIT;
-	char *buf;
-	size_t len;
-	int rc;
-
-	*out = NULL;
-	msg[0] = '\0';
-	if (!path || !*path) {
-		*state = 1;
-		return;
-	}
-	rc = read_file(path, &buf, &len, &err);
-	if (rc == 0) {
-		*state = 1;
-		snprintf(msg, msgsize, "%.400s does not exist", path);
-		return;
-	}
-	if (rc < 0 || sp_policy_parse(buf, len, out, &err) < 0) {
-		*state = 2;
-		snprintf(msg, msgsize, "%.200s: %.300s", path, err.msg);
-		free(rc > 0 ? buf : NULL);
-		return;
-	}
-	free(buf);
-	*state = 0;
-}
-
 /* ------------------------------------------------------------ lifecycle */
 
 static int remove_tree(int parent, const char *name, crisp_err_t *err)
@@ -129,7 +102,7 @@ int images_init(struct imaged *im, crisp_err_t *err)
 	if (!ims)
 		return crisp_error(err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "images");
 	ims->im = im;
-	ims->policy_state = 1;
+	snprintf(ims->audit_msg, sizeof ims->audit_msg, "the signature audit log is not open yet");
 	mf_platform_default(&ims->platform);
 	/* libcurl initialises itself here, before the sandbox. */
 	ims->reg = reg_client_new(im->role.loop, NULL, err);
@@ -159,11 +132,18 @@ void images_close(struct imaged *im)
 	if (!ims)
 		return;
 	pull_cancel_all(ims);
+	resolve_cancel_all(ims);
 	reg_client_free(ims->reg);
 	if (ims->st)
 		store_close(ims->st);
 	regconf_free(ims->regconf);
-	sp_policy_free(ims->policy);
+	nsp_cache_free(ims->nsp);
+	nsp_cache_free(ims->nsp_global);
+	free(ims->policy_path);
+	free(ims->policy_dir);
+	regsd_free(ims->regsd);
+	audit_close(ims->audit);
+	free(ims->audit_path);
 	free(ims->pending_release);
 	free(ims);
 	im->images = NULL;
@@ -173,11 +153,91 @@ int images_config_check(struct imaged *im, const Cipc__Config *c, crisp_err_t *e
 {
 	struct regconf *rc = NULL;
 
+	struct regsd *rd = NULL;
+
 	(void)im;
 	if (load_regconf(c->registries_conf, &rc, err) < 0)
 		return -1;
 	regconf_free(rc);
+	if (c->registries_d && *c->registries_d) {
+		if (regsd_load_dir(c->registries_d, &rd, err) < 0)
+			return crisp_error_wrap(err, "registries.d %s", c->registries_d);
+		regsd_free(rd);
+	}
 	return 0;
+}
+
+static bool same_str(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+/* The signature policy files (read per decision, cached), registries.d
+ * and the audit log. */
+static void apply_signatures(struct imaged_images *ims, const Cipc__Config *c)
+{
+	crisp_err_t err = CRISP_ERR_INIT;
+	const char *pol = c->signature_policy ? c->signature_policy : "";
+	const char *dir = c->signature_policy_dir ? c->signature_policy_dir : "";
+	char apath[4200];
+
+	if (!ims->nsp || !same_str(pol, ims->policy_path) || !same_str(dir, ims->policy_dir)) {
+		nsp_cache_free(ims->nsp);
+		nsp_cache_free(ims->nsp_global);
+		ims->nsp = ims->nsp_global = NULL;
+		free(ims->policy_path);
+		free(ims->policy_dir);
+		ims->policy_path = strdup(pol);
+		ims->policy_dir = strdup(dir);
+		if (*pol) {
+			ims->nsp = nsp_cache_new(*dir ? dir : NULL, pol);
+			ims->nsp_global = nsp_cache_new(NULL, pol);
+			if (!ims->nsp || !ims->nsp_global || !ims->policy_path || !ims->policy_dir)
+				fatal("out of memory: signature policy");
+			log_info("signature policy: %s%s%s", pol, *dir ? ", per namespace: " : "",
+				 dir);
+		} else {
+			log_warn("no signature_policy configured: every image is accepted");
+		}
+	}
+	if (c->registries_d && *c->registries_d) {
+		struct regsd *rd = NULL;
+		if (regsd_load_dir(c->registries_d, &rd, &err) < 0) {
+			log_error("registries.d %s kept as it was: %s", c->registries_d, err.msg);
+		} else {
+			regsd_free(ims->regsd);
+			ims->regsd = rd;
+		}
+	} else {
+		regsd_free(ims->regsd);
+		ims->regsd = NULL;
+	}
+	if (c->audit_log && *c->audit_log)
+		snprintf(apath, sizeof apath, "%s", c->audit_log);
+	else
+		snprintf(apath, sizeof apath, "%s/audit.log", ims->im->store);
+	if (!ims->audit || !same_str(apath, ims->audit_path)) {
+		struct audit_log *a = NULL;
+
+		crisp_error_clear(&err);
+		if (audit_open(apath, &a, &err) < 0) {
+			/* Fail closed: no decision without a record. */
+			snprintf(ims->audit_msg, sizeof ims->audit_msg,
+				 "signature audit log %.200s: %.200s (imaged can write below its store only)",
+				 apath, err.msg);
+			log_error("%s; every pull and create is refused", ims->audit_msg);
+			if (!ims->audit)
+				return;
+			log_error("signature audit log: keeping %s", ims->audit_path);
+			return;
+		}
+		audit_close(ims->audit);
+		ims->audit = a;
+		free(ims->audit_path);
+		ims->audit_path = strdup(apath);
+		log_info("signature audit log: %s (record %llu)", apath,
+			 (unsigned long long)audit_seq(a));
+	}
 }
 
 void images_config_apply(struct imaged *im, const Cipc__Config *c)
@@ -197,70 +257,7 @@ void images_config_apply(struct imaged *im, const Cipc__Config *c)
 		log_info("registries configuration: %s (%zu registries)",
 			 rc ? c->registries_conf : "defaults", rc ? rc->nregs : (size_t)0);
 	}
-	sp_policy_free(ims->policy);
-	load_policy(c->signature_policy, &ims->policy, &ims->policy_state, ims->policy_msg,
-		    sizeof ims->policy_msg);
-	if (ims->policy_state == 2)
-		log_error("signature policy: %s; every pull is refused until it is fixed",
-			  ims->policy_msg);
-}
-
-/* ------------------------------------------------------------ the policy */
-
-int images_policy_decide(struct imaged_images *ims, const char *image_ref,
-			 const char *manifest_digest, char **verdict, crisp_err_t *err)
-{
-	struct sp_match m;
-	char buf[2048];
-	bool refused = false;
-	const char *why = "";
-
-	*verdict = NULL;
-	if (ims->policy_state == 2)
-		return crisp_error(err, CRISP_FAILED_PRECONDITION, 0,
-				   "signature policy is broken (%s): pulls are refused",
-				   ims->policy_msg);
-	if (ims->policy_state == 1) {
-		/* No policy file: as containers/image, refuse rather than
-		 * guess.  An empty signature_policy key means "no policy":
-		 * every image is accepted. */
-		if (ims->policy_msg[0])
-			return crisp_error(err, CRISP_FAILED_PRECONDITION, 0,
-					   "signature policy %s: pulls are refused", ims->policy_msg);
-		snprintf(buf, sizeof buf,
-			 "{\"policy\":\"none\",\"manifest\":\"%s\",\"allowed\":true}", manifest_digest);
-		*verdict = strdup(buf);
-		return *verdict ? 0 : crisp_error(err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "verdict");
-	}
-	if (sp_policy_evaluate(ims->policy, image_ref, manifest_digest, &m, err) < 0)
-		return -1;
-	for (size_t i = 0; i < m.reqs->n && !refused; i++) {
-		switch (m.reqs->v[i].type) {
-		case SP_REQ_INSECURE_ACCEPT_ANYTHING:
-			break;
-		case SP_REQ_REJECT:
-			refused = true;
-			why = "the policy rejects it";
-			break;
-		case SP_REQ_SIGNED_BY:
-		case SP_REQ_SIGSTORE_SIGNED:
-			/* Hook: signature verification (imaged/sigverify.h)
-			 * decides these once it is wired; until then they
-			 * never accept. */
-			refused = true;
-			why = "the policy requires signatures, which this node does not verify yet";
-			break;
-		}
-	}
-	if (refused)
-		return crisp_error(err, CRISP_PERMISSION_DENIED, 0,
-				   "%s is refused by the signature policy (%s): %s", image_ref, m.label,
-				   why);
-	snprintf(buf, sizeof buf,
-		 "{\"policy\":\"%s\",\"identity\":\"%s\",\"manifest\":\"%s\",\"allowed\":true}",
-		 m.label[0] == 't' ? "transports.docker" : "default", m.identity, manifest_digest);
-	*verdict = strdup(buf);
-	return *verdict ? 0 : crisp_error(err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "verdict");
+	apply_signatures(ims, c);
 }
 
 /* ----------------------------------------------------------- execd side */
@@ -730,9 +727,10 @@ static void strv_or_empty(const struct mf_strv *s, size_t *n, char ***v)
 	*v = s->v;
 }
 
-void images_on_resolve(struct ipc_chan *ch, struct ipc_msg *m, struct imaged *im)
+/* Answer IMAGE_RESOLVE for image id, which the policy allowed. */
+static void resolve_answer(struct imaged_images *ims, struct ipc_chan *ch, uint64_t reqid,
+			   const char *id, const char *holder)
 {
-	const Cipc__ImageResolve *r = (const Cipc__ImageResolve *)m->pb;
 	Cipc__ImageResolved a = CIPC__IMAGE_RESOLVED__INIT;
 	crisp_err_t err = CRISP_ERR_INIT;
 	struct store_image si;
@@ -742,20 +740,18 @@ void images_on_resolve(struct ipc_chan *ch, struct ipc_msg *m, struct imaged *im
 
 	memset(&si, 0, sizeof si);
 	memset(&h, 0, sizeof h);
-	if (!im->images) {
-		crisp_error(&err, CRISP_UNAVAILABLE, 0, "image service not ready");
-		answer_error(ch, m, &err, "IMAGE_RESOLVE");
-		return;
-	}
-	if (images_lookup(im->images, r->image, &si, NULL, 0, &err) < 0) {
+	memset(&cfg, 0, sizeof cfg);
+	if (store_image_lookup(ims->st, id, &si, &err) < 0) {
 		if (err.code == CRISP_NOT_FOUND)
-			crisp_error(&err, CRISP_NOT_FOUND, 0, "image %s is not pulled", r->image);
-		answer_error(ch, m, &err, "IMAGE_RESOLVE");
+			crisp_error(&err, CRISP_NOT_FOUND, 0, "image %s was removed", id);
+		if (ipc_answer_error(ch, reqid, &err) < 0)
+			log_debug("IMAGE_RESOLVE error answer not sent (peer gone?)");
 		return;
 	}
 	if (mf_config_parse(si.config, si.config_len, &cfg, &err) < 0) {
 		store_image_free(&si);
-		answer_error(ch, m, &err, "IMAGE_RESOLVE");
+		if (ipc_answer_error(ch, reqid, &err) < 0)
+			log_debug("IMAGE_RESOLVE error answer not sent (peer gone?)");
 		return;
 	}
 	chains = calloc(si.nlayers + 1, sizeof *chains);
@@ -763,7 +759,7 @@ void images_on_resolve(struct ipc_chan *ch, struct ipc_msg *m, struct imaged *im
 		crisp_error(&err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "IMAGE_RESOLVE");
 		goto fail;
 	}
-	if (store_image_pin(im->images->st, si.id, r->holder, &err) < 0)
+	if (store_image_pin(ims->st, si.id, holder, &err) < 0)
 		goto fail;
 	a.image_id = si.id;
 	a.repo_tags = h.img.repo_tags;
@@ -783,16 +779,167 @@ void images_on_resolve(struct ipc_chan *ch, struct ipc_msg *m, struct imaged *im
 	strv_or_empty(&cfg.volumes, &a.n_volumes, &a.volumes);
 	/* Should the answer be lost, the pin stays until execd's IMAGE_UNPIN
 	 * for this holder (it unpins every holder it does not know). */
-	if (ipc_answer(ch, m->hdr.reqid, IPC_IMAGE_RESOLVED, &a.base, -1, &err) < 0)
+	if (ipc_answer(ch, reqid, IPC_IMAGE_RESOLVED, &a.base, -1, &err) < 0)
 		log_warn("IMAGE_RESOLVED answer: %s", err.msg);
 	goto out;
 fail:
-	answer_error(ch, m, &err, "IMAGE_RESOLVE");
+	if (ipc_answer_error(ch, reqid, &err) < 0)
+		log_debug("IMAGE_RESOLVE error answer not sent (peer gone?)");
 out:
 	free(chains);
 	holder_free(&h);
 	mf_config_free(&cfg);
 	store_image_free(&si);
+}
+
+/* A CreateContainer's image: the signature policy of the pod's namespace
+ * re-evaluated over the signatures kept with the image (no network). */
+struct resolve_op {
+	struct imaged_images *ims;
+	struct resolve_op *next;
+	struct ipc_chan *ch; /* referenced */
+	uint64_t reqid;
+	char id[MF_DIGEST_SIZE];
+	char *holder;
+	struct store_pulled *pl;
+	size_t npl;
+	struct sigcheck *sc;
+};
+
+static void resolve_op_free(struct resolve_op *op)
+{
+	for (struct resolve_op **pp = &op->ims->resolves; *pp; pp = &(*pp)->next)
+		if (*pp == op) {
+			*pp = op->next;
+			break;
+		}
+	sigcheck_cancel(op->sc);
+	store_pulled_free(op->pl, op->npl);
+	free(op->holder);
+	ipc_chan_unref(op->ch);
+	free(op);
+}
+
+void resolve_cancel_all(struct imaged_images *ims)
+{
+	while (ims->resolves)
+		resolve_op_free(ims->resolves);
+}
+
+static void on_resolve_decided(void *arg, const struct sigcheck_result *r)
+{
+	struct resolve_op *op = arg;
+	crisp_err_t err;
+
+	op->sc = NULL; /* freed by sigcheck after this returns */
+	if (r->allow) {
+		resolve_answer(op->ims, op->ch, op->reqid, op->id, op->holder);
+	} else {
+		err = r->err;
+		if (ipc_answer_error(op->ch, op->reqid, &err) < 0)
+			log_debug("IMAGE_RESOLVE error answer not sent (peer gone?)");
+	}
+	resolve_op_free(op);
+}
+
+/* The digest part of the image's first repo digest name, else the
+ * manifest the pull chose. */
+static void fallback_candidate(const struct store_image *si, const char **ref, char *digest,
+			       size_t dsize)
+{
+	*ref = NULL;
+	snprintf(digest, dsize, "%s", si->manifest_digest);
+	for (size_t i = 0; i < si->nnames; i++) {
+		const char *at = strchr(si->names[i], '@');
+		if (!at && !*ref)
+			*ref = si->names[i];
+		if (at && strlen(at + 1) < dsize) {
+			snprintf(digest, dsize, "%s", at + 1);
+			if (!*ref)
+				*ref = si->names[i];
+		}
+	}
+}
+
+void images_on_resolve(struct ipc_chan *ch, struct ipc_msg *m, struct imaged *im)
+{
+	const Cipc__ImageResolve *r = (const Cipc__ImageResolve *)m->pb;
+	struct imaged_images *ims = im->images;
+	struct sigcheck_candidate cand[SIGCHECK_MAX_CANDIDATES];
+	struct sigcheck_input in;
+	crisp_err_t err = CRISP_ERR_INIT;
+	char found[DOCKERREF_STR_MAX + MF_DIGEST_SIZE];
+	char fdigest[MF_DIGEST_SIZE];
+	struct resolve_op *op;
+	struct store_image si;
+	size_t nc = 0;
+
+	memset(&si, 0, sizeof si);
+	if (!ims) {
+		crisp_error(&err, CRISP_UNAVAILABLE, 0, "image service not ready");
+		answer_error(ch, m, &err, "IMAGE_RESOLVE");
+		return;
+	}
+	if (images_lookup(ims, r->image, &si, found, sizeof found, &err) < 0) {
+		if (err.code == CRISP_NOT_FOUND)
+			crisp_error(&err, CRISP_NOT_FOUND, 0, "image %s is not pulled", r->image);
+		answer_error(ch, m, &err, "IMAGE_RESOLVE");
+		return;
+	}
+	op = calloc(1, sizeof *op);
+	if (!op || !(op->holder = strdup(r->holder ? r->holder : ""))) {
+		free(op);
+		store_image_free(&si);
+		crisp_error(&err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "IMAGE_RESOLVE");
+		answer_error(ch, m, &err, "IMAGE_RESOLVE");
+		return;
+	}
+	op->ims = ims;
+	op->ch = ipc_chan_ref(ch);
+	op->reqid = m->hdr.reqid;
+	memcpy(op->id, si.id, sizeof op->id);
+	op->next = ims->resolves;
+	ims->resolves = op;
+	if (store_image_sigs(ims->st, si.id, &op->pl, &op->npl, &err) < 0)
+		goto fail;
+	/* The references it was pulled by: the one the container names when
+	 * it names one, else every one (one allowed is enough). */
+	for (size_t i = 0; i < op->npl && nc < SIGCHECK_MAX_CANDIDATES; i++)
+		if (strcmp(op->pl[i].ref, found) == 0)
+			cand[nc++] = (struct sigcheck_candidate){ op->pl[i].ref, op->pl[i].digest,
+								  op->pl[i].sigs, op->pl[i].nsigs };
+	for (size_t i = 0; nc == 0 && i < op->npl && i < SIGCHECK_MAX_CANDIDATES; i++)
+		cand[i] = (struct sigcheck_candidate){ op->pl[i].ref, op->pl[i].digest, op->pl[i].sigs,
+						       op->pl[i].nsigs };
+	if (nc == 0)
+		nc = op->npl < SIGCHECK_MAX_CANDIDATES ? op->npl : SIGCHECK_MAX_CANDIDATES;
+	if (nc == 0) {
+		/* Recorded before signatures were kept: its name, no signatures. */
+		const char *ref;
+		fallback_candidate(&si, &ref, fdigest, sizeof fdigest);
+		if (!ref) {
+			crisp_error(&err, CRISP_PERMISSION_DENIED, 0,
+				    "SignatureValidationFailed: image %s has no name to evaluate the "
+				    "signature policy for",
+				    si.id);
+			goto fail;
+		}
+		cand[nc++] = (struct sigcheck_candidate){ ref, fdigest, NULL, 0 };
+	}
+	memset(&in, 0, sizeof in);
+	in.event = "create";
+	in.namespace_ = r->namespace_;
+	in.pod = r->pod_name;
+	in.cand = cand;
+	in.ncand = nc;
+	if (sigcheck_start(ims, &in, on_resolve_decided, op, &op->sc, &err) < 0)
+		goto fail;
+	store_image_free(&si);
+	return;
+fail:
+	store_image_free(&si);
+	answer_error(ch, m, &err, "IMAGE_RESOLVE");
+	resolve_op_free(op);
 }
 
 void images_on_unpin(struct ipc_chan *ch, struct ipc_msg *m, struct imaged *im)

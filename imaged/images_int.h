@@ -16,17 +16,30 @@
 #include "policy/sigpolicy.h"
 
 struct pull;
+struct resolve_op;
+struct nsp_cache;
+struct regsd;
+struct audit_log;
 
 struct imaged_images {
 	struct imaged *im;
 	struct store *st;
 	struct reg_client *reg;
 	struct regconf *regconf;  /* NULL: no file (defaults) */
-	struct sp_policy *policy; /* NULL: see policy_state */
-	int policy_state;         /* 0 loaded, 1 file absent, 2 broken */
-	char policy_msg[CRISP_ERR_MSG_MAX];
+	/* Signature policy: NULL when signature_policy is not configured
+	 * (every image accepted, and recorded so).  nsp: per-namespace files
+	 * over the global one; nsp_global: the global file alone (pulls
+	 * without a pod). */
+	struct nsp_cache *nsp;
+	struct nsp_cache *nsp_global;
+	char *policy_dir, *policy_path;
+	struct regsd *regsd;      /* NULL: no registries.d (nothing configured) */
+	struct audit_log *audit;  /* NULL: every decision refused (audit_msg says why) */
+	char *audit_path;
+	char audit_msg[CRISP_ERR_MSG_MAX];
 	struct mf_platform platform;
 	struct pull *pulls;       /* running pulls */
+	struct resolve_op *resolves; /* CreateContainer decisions under way */
 	/* Chain ids released while execd was away: sent when it is back. */
 	char (*pending_release)[MF_DIGEST_SIZE];
 	size_t npending_release;
@@ -46,6 +59,8 @@ void pull_start(struct imaged_images *ims, struct ipc_chan *ch, uint64_t reqid,
 		const Runtime__V1__PullImageRequest *req);
 /* Drop every running pull (shutdown): no answers. */
 void pull_cancel_all(struct imaged_images *ims);
+/* Drop every CreateContainer decision under way (shutdown): no answers. */
+void resolve_cancel_all(struct imaged_images *ims);
 
 /*
  * Send chain ids to execd (LAYER_RELEASE), or keep them for when execd is
@@ -64,17 +79,5 @@ struct deferred_answer {
 	crisp_err_t err;
 };
 void images_deferred_answer(void *arg);
-
-/*
- * The signature policy verdict for image_ref (as pulled, normalised) whose
- * top-level manifest has digest manifest_digest.  *verdict: a malloc'd JSON
- * text kept with the image record.  This is the one place where a pull is
- * allowed or refused by policy: today it evaluates the policy's scope and
- * decides insecureAcceptAnything (allow) and reject (refuse); a scope that
- * requires signatures (signedBy, sigstoreSigned) is refused until
- * signature verification (imaged/sigverify.h) is wired here.
- */
-int images_policy_decide(struct imaged_images *ims, const char *image_ref,
-			 const char *manifest_digest, char **verdict, crisp_err_t *err);
 
 #endif

@@ -3,7 +3,7 @@
  *
  *   reference -> registries.conf sources (mirrors first, then the registry)
  *   -> manifest (an index selects this node's platform; by-digest pulls
- *      check the digest) -> signature policy verdict (images_policy_decide)
+ *      check the digest) -> signature policy decision (sigcheck.h, for the pod's namespace)
  *   -> config blob (verified, parsed, checked against the manifest and the
  *      node's platform) -> for each layer, base first: blob (verified by
  *      digest; a present blob is reused; concurrent pulls of one blob share
@@ -29,6 +29,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "imaged/images_int.h"
+#include "imaged/sigcheck.h"
 #include "imaged/unpack.h"
 #include "policy/dockerref.h"
 
@@ -62,6 +63,12 @@ struct pull {
 	uint8_t *cfg_bytes;
 	size_t cfg_len;
 	char *verdict;
+	/* the signature decision: the pod it is for, the check under way,
+	 * and the signatures found (kept with the image) */
+	char *ns, *pod;
+	struct sigcheck *sc;
+	struct store_sig *sigs;
+	size_t nsigs;
 	size_t li;
 	/* the blob being fetched */
 	char blob[MF_DIGEST_SIZE];
@@ -98,6 +105,14 @@ static void pull_free(struct pull *p)
 {
 	if (p->req)
 		reg_cancel(p->ims->reg, p->req);
+	sigcheck_cancel(p->sc);
+	for (size_t i = 0; i < p->nsigs; i++) {
+		free(p->sigs[i].data);
+		free(p->sigs[i].sig);
+	}
+	free(p->sigs);
+	free(p->ns);
+	free(p->pod);
 	if (p->w)
 		store_inflight_cancel(p->ims->st, p->w);
 	if (p->owner) {
@@ -232,6 +247,10 @@ static void pull_record(struct pull *p)
 	img.manifest = p->man_bytes;
 	img.manifest_len = p->man_len;
 	img.verdict = p->verdict;
+	img.sig_ref = p->ref;
+	img.sig_digest = p->top_digest;
+	img.sigs = p->sigs;
+	img.nsigs = p->nsigs;
 	if (!p->by_digest) {
 		snprintf(tagname, sizeof tagname, "%s:%s", p->dr.name, p->dr.tag);
 		names[nn++] = tagname;
@@ -502,14 +521,35 @@ static void pull_blob_step(struct pull *p)
 
 /* ---------------------------------------------------------- manifests */
 
-static void pull_manifest_done(struct pull *p)
+static void on_decided(void *arg, const struct sigcheck_result *r)
 {
+	struct pull *p = arg;
 	crisp_err_t err = CRISP_ERR_INIT;
 
-	/* The policy decides on the digest of what the reference named. */
-	if (images_policy_decide(p->ims, p->ref, p->top_digest, &p->verdict, &err) < 0) {
+	p->sc = NULL; /* freed by sigcheck after this returns */
+	if (!r->allow) {
+		err = r->err;
 		pull_fail(p, &err);
 		return;
+	}
+	p->verdict = strdup(r->verdict);
+	if (r->nsigs)
+		p->sigs = calloc(r->nsigs, sizeof *p->sigs);
+	if (!p->verdict || (r->nsigs && !p->sigs))
+		goto oom;
+	for (size_t i = 0; i < r->nsigs; i++) {
+		struct store_sig *g = &p->sigs[i];
+		g->kind = r->sigs[i].kind;
+		g->data = malloc(r->sigs[i].len);
+		g->sig = r->sigs[i].sig_len ? malloc(r->sigs[i].sig_len) : NULL;
+		p->nsigs++;
+		if (!g->data || (r->sigs[i].sig_len && !g->sig))
+			goto oom;
+		memcpy(g->data, r->sigs[i].data, r->sigs[i].len);
+		g->len = r->sigs[i].len;
+		if (g->sig)
+			memcpy(g->sig, r->sigs[i].sig, r->sigs[i].sig_len);
+		g->sig_len = r->sigs[i].sig_len;
 	}
 	p->phase = PH_CONFIG;
 	memcpy(p->blob, p->man.config.digest, MF_DIGEST_SIZE);
@@ -521,6 +561,33 @@ static void pull_manifest_done(struct pull *p)
 		return;
 	}
 	pull_blob_step(p);
+	return;
+oom:
+	crisp_error(&err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "signatures");
+	pull_fail(p, &err);
+}
+
+static void pull_manifest_done(struct pull *p)
+{
+	crisp_err_t err = CRISP_ERR_INIT;
+	struct sigcheck_candidate c = { p->ref, p->top_digest, NULL, 0 };
+	struct sigcheck_input in;
+
+	/* The policy decides on the digest of what the reference named,
+	 * before any config or layer is fetched, every time (an image
+	 * already present is decided again). */
+	memset(&in, 0, sizeof in);
+	in.event = "pull";
+	in.namespace_ = p->ns;
+	in.pod = p->pod;
+	in.cand = &c;
+	in.ncand = 1;
+	in.fetch = true;
+	in.ep = &p->ep;
+	in.repo = p->src[p->cur].repo;
+	in.auth = &p->auth;
+	if (sigcheck_start(p->ims, &in, on_decided, p, &p->sc, &err) < 0)
+		pull_fail(p, &err);
 }
 
 static void on_manifest(void *arg, const struct reg_manifest_result *r, const crisp_err_t *err)
@@ -661,6 +728,16 @@ void pull_start(struct imaged_images *ims, struct ipc_chan *ch, uint64_t reqid,
 			    &p->nsrc, &err) < 0) {
 		pull_fail(p, &err);
 		return;
+	}
+	if (req->sandbox_config && req->sandbox_config->metadata) {
+		const Runtime__V1__PodSandboxMetadata *md = req->sandbox_config->metadata;
+		p->ns = md->namespace_ && *md->namespace_ ? strdup(md->namespace_) : NULL;
+		p->pod = md->name && *md->name ? strdup(md->name) : NULL;
+		if ((md->namespace_ && *md->namespace_ && !p->ns) || (md->name && *md->name && !p->pod)) {
+			crisp_error(&err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "pull");
+			pull_fail(p, &err);
+			return;
+		}
 	}
 	if (req->auth) {
 		p->auth.username = secret(p, 0, req->auth->username);

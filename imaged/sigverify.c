@@ -303,10 +303,15 @@ static int keyring_open(struct keyring *k, const char *tmp_parent, crisp_err_t *
 		k->dir[0] = '\0';
 		return crisp_error(err, CRISP_INTERNAL, e, "mkdtemp below %s: %s", tmp_parent, strerror(e));
 	}
-	if (chmod(k->dir, 0700) != 0) {
-		int e = errno;
-		keyring_close(k);
-		return crisp_error(err, CRISP_INTERNAL, e, "chmod %s: %s", k->dir, strerror(e));
+	/* mkdtemp creates it 0700 (no chmod: imaged's seccomp has none);
+	 * checked, since gpg refuses a homedir others can read. */
+	{
+		struct stat hs;
+		if (stat(k->dir, &hs) != 0 || (hs.st_mode & 0077) != 0) {
+			int e = errno;
+			keyring_close(k);
+			return crisp_error(err, CRISP_INTERNAL, e, "%s: not a private directory", k->dir);
+		}
 	}
 	if (snprintf(conf, sizeof conf, "%s/gpg.conf", k->dir) >= (int)sizeof conf) {
 		keyring_close(k);

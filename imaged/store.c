@@ -191,6 +191,16 @@ static const char SCHEMA[] =
 	"CREATE TABLE IF NOT EXISTS pins("
 	" image_id TEXT NOT NULL REFERENCES images(id), holder TEXT NOT NULL,"
 	" PRIMARY KEY(image_id, holder));"
+	/* Signatures kept with the image (added to schema 1 without a
+	 * migration: new tables only). */
+	"CREATE TABLE IF NOT EXISTS image_pulls("
+	" ref TEXT PRIMARY KEY, image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,"
+	" digest TEXT NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS image_pulls_image ON image_pulls(image_id);"
+	"CREATE TABLE IF NOT EXISTS image_sigs("
+	" ref TEXT NOT NULL REFERENCES image_pulls(ref) ON DELETE CASCADE,"
+	" idx INTEGER NOT NULL, kind INTEGER NOT NULL, data BLOB NOT NULL, sig BLOB,"
+	" PRIMARY KEY(ref, idx));"
 	"INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '1');";
 
 static int db_open(struct store *st, const char *root_path, crisp_err_t *err)
@@ -815,6 +825,23 @@ static int validate_image(struct store *st, const struct store_image *img, crisp
 		return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "store: too many names or layers");
 	if (img->size > INT64_MAX)
 		return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "store: size out of range");
+	if (img->sig_ref != NULL) {
+		if (strlen(img->sig_ref) > STORE_NAME_MAX || img->sig_digest == NULL ||
+		    check_digest(img->sig_digest, "signed digest", err) < 0)
+			return err && err->code ? -1
+						: crisp_error(err, CRISP_INVALID_ARGUMENT, 0,
+							      "store: bad signature reference");
+		if (img->nsigs > STORE_MAX_SIGS || (img->nsigs && img->sigs == NULL))
+			return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "store: too many signatures");
+		for (size_t i = 0; i < img->nsigs; i++) {
+			const struct store_sig *g = &img->sigs[i];
+			if ((g->kind != STORE_SIG_SIMPLE && g->kind != STORE_SIG_SIGSTORE) ||
+			    g->data == NULL || g->len == 0 || g->len > STORE_SIG_MAX ||
+			    g->sig_len > STORE_SIG_MAX || (g->sig_len && g->sig == NULL))
+				return crisp_error(err, CRISP_INVALID_ARGUMENT, 0,
+						   "store: signature %zu malformed", i);
+		}
+	}
 	for (size_t i = 0; i < img->nnames; i++)
 		if (img->names[i] == NULL || name_kind(img->names[i]) < 0)
 			return crisp_error(err, CRISP_INVALID_ARGUMENT, 0,
@@ -939,6 +966,41 @@ int store_image_record(struct store *st, const struct store_image *img, crisp_er
 				goto dberr;
 		}
 	}
+	/* The reference and the signatures the policy decided on. */
+	if (img->sig_ref != NULL) {
+		if (run(st, "INSERT INTO image_pulls(ref, image_id, digest) VALUES(?1, ?2, ?3)"
+			    " ON CONFLICT(ref) DO UPDATE SET image_id = excluded.image_id,"
+			    " digest = excluded.digest",
+			img->sig_ref, img->id, img->sig_digest) != SQLITE_DONE ||
+		    run(st, "DELETE FROM image_sigs WHERE ref = ?1", img->sig_ref, NULL, NULL) !=
+			    SQLITE_DONE)
+			goto dberr;
+		if (img->nsigs &&
+		    sqlite3_prepare_v2(st->db,
+				       "INSERT INTO image_sigs(ref, idx, kind, data, sig)"
+				       " VALUES(?1, ?2, ?3, ?4, ?5)",
+				       -1, &q, NULL) != SQLITE_OK)
+			goto dberr;
+		for (size_t i = 0; i < img->nsigs; i++) {
+			const struct store_sig *g = &img->sigs[i];
+
+			sqlite3_reset(q);
+			sqlite3_bind_text(q, 1, img->sig_ref, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(q, 2, (int64_t)i);
+			sqlite3_bind_int(q, 3, g->kind);
+			sqlite3_bind_blob(q, 4, g->data, (int)g->len, SQLITE_STATIC);
+			if (g->sig_len)
+				sqlite3_bind_blob(q, 5, g->sig, (int)g->sig_len, SQLITE_STATIC);
+			else
+				sqlite3_bind_null(q, 5);
+			if (sqlite3_step(q) != SQLITE_DONE)
+				goto dberr;
+		}
+		if (q) {
+			sqlite3_finalize(q);
+			q = NULL;
+		}
+	}
 	/* The config blob, when the pull kept it: removed with the image. */
 	if (store_blob_has(st, img->id, NULL, NULL) == 1 &&
 	    run(st, "INSERT OR IGNORE INTO image_blobs(image_id, digest) VALUES(?1, ?2)", img->id,
@@ -958,6 +1020,126 @@ rollback:
 }
 
 /* ---- images: reading ------------------------------------------------------------ */
+
+static char *col_strdup(sqlite3_stmt *q, int i);
+
+void store_pulled_free(struct store_pulled *v, size_t n)
+{
+	if (v == NULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < v[i].nsigs; j++) {
+			free(v[i].sigs[j].data);
+			free(v[i].sigs[j].sig);
+		}
+		free(v[i].sigs);
+		free(v[i].ref);
+	}
+	free(v);
+}
+
+static int load_sigs(struct store *st, struct store_pulled *p, crisp_err_t *err)
+{
+	sqlite3_stmt *q = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db,
+			       "SELECT kind, data, sig FROM image_sigs WHERE ref = ?1 ORDER BY idx",
+			       -1, &q, NULL) != SQLITE_OK)
+		return db_err(st, err, "signatures");
+	sqlite3_bind_text(q, 1, p->ref, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		struct store_sig *g;
+		const void *d = sqlite3_column_blob(q, 1);
+		size_t dl = (size_t)sqlite3_column_bytes(q, 1);
+		const void *s = sqlite3_column_blob(q, 2);
+		size_t sl = (size_t)sqlite3_column_bytes(q, 2);
+		void *nv;
+
+		if (p->nsigs >= STORE_MAX_SIGS || dl == 0 || dl > STORE_SIG_MAX || sl > STORE_SIG_MAX) {
+			sqlite3_finalize(q);
+			return crisp_error(err, CRISP_DATA_LOSS, 0, "store: signatures of %s are damaged",
+					   p->ref);
+		}
+		nv = realloc(p->sigs, (p->nsigs + 1) * sizeof *p->sigs);
+		if (nv == NULL)
+			goto oom;
+		p->sigs = nv;
+		g = &p->sigs[p->nsigs];
+		memset(g, 0, sizeof *g);
+		g->kind = sqlite3_column_int(q, 0);
+		g->data = malloc(dl);
+		if (g->data == NULL)
+			goto oom;
+		memcpy(g->data, d, dl);
+		g->len = dl;
+		p->nsigs++;
+		if (sl) {
+			g->sig = malloc(sl);
+			if (g->sig == NULL)
+				goto oom;
+			memcpy(g->sig, s, sl);
+			g->sig_len = sl;
+		}
+	}
+	sqlite3_finalize(q);
+	return rc == SQLITE_DONE ? 0 : db_err(st, err, "signatures");
+oom:
+	sqlite3_finalize(q);
+	return crisp_error(err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "store: signatures");
+}
+
+int store_image_sigs(struct store *st, const char *image_id, struct store_pulled **out, size_t *n,
+		     crisp_err_t *err)
+{
+	sqlite3_stmt *q = NULL;
+	struct store_pulled *v = NULL;
+	size_t k = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (check_digest(image_id, "image id", err) < 0)
+		return -1;
+	if (sqlite3_prepare_v2(st->db,
+			       "SELECT ref, digest FROM image_pulls WHERE image_id = ?1 ORDER BY ref",
+			       -1, &q, NULL) != SQLITE_OK)
+		return db_err(st, err, "pulls");
+	sqlite3_bind_text(q, 1, image_id, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		void *nv = realloc(v, (k + 1) * sizeof *v);
+		const unsigned char *d = sqlite3_column_text(q, 1);
+
+		if (nv == NULL)
+			goto oom;
+		v = nv;
+		memset(&v[k], 0, sizeof v[k]);
+		v[k].ref = col_strdup(q, 0);
+		k++;
+		if (v[k - 1].ref == NULL)
+			goto oom;
+		snprintf(v[k - 1].digest, sizeof v[k - 1].digest, "%s", d ? (const char *)d : "");
+	}
+	sqlite3_finalize(q);
+	q = NULL;
+	if (rc != SQLITE_DONE) {
+		store_pulled_free(v, k);
+		return db_err(st, err, "pulls");
+	}
+	for (size_t i = 0; i < k; i++)
+		if (load_sigs(st, &v[i], err) < 0) {
+			store_pulled_free(v, k);
+			return -1;
+		}
+	*out = v;
+	*n = k;
+	return 0;
+oom:
+	if (q)
+		sqlite3_finalize(q);
+	store_pulled_free(v, k);
+	return crisp_error(err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "store: pulls");
+}
 
 static char *col_strdup(sqlite3_stmt *q, int i)
 {

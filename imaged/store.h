@@ -161,6 +161,37 @@ struct store_image {
 	struct store_layer *layers;
 	size_t nlayers;
 	uint32_t pins;                        /* output: number of holders */
+	/* store_image_record only (caller-owned, never filled by lookups):
+	 * the reference this pull used (normalised), the manifest digest the
+	 * policy decided on, and the signatures found for it, kept so that
+	 * CreateContainer can re-evaluate the policy without the network.
+	 * sig_ref NULL: nothing recorded. */
+	const char *sig_ref;
+	const char *sig_digest;
+	const struct store_sig *sigs;
+	size_t nsigs;
+};
+
+/* A stored signature.  kind STORE_SIG_SIMPLE: data is the OpenPGP
+ * signature blob (sig unused).  kind STORE_SIG_SIGSTORE: data is the
+ * signed payload, sig the raw signature over it. */
+enum { STORE_SIG_SIMPLE = 1, STORE_SIG_SIGSTORE = 2 };
+#define STORE_MAX_SIGS 64
+#define STORE_SIG_MAX (4u * 1024 * 1024)
+struct store_sig {
+	int kind;
+	uint8_t *data;
+	size_t len;
+	uint8_t *sig;
+	size_t sig_len;
+};
+
+/* One reference an image was pulled by, with its signatures (owned). */
+struct store_pulled {
+	char *ref;
+	char digest[MF_DIGEST_SIZE];
+	struct store_sig *sigs;
+	size_t nsigs;
 };
 
 void store_image_free(struct store_image *img);
@@ -287,6 +318,14 @@ int store_image_record(struct store *st, const struct store_image *img, crisp_er
 
 int store_image_lookup(struct store *st, const char *ref, struct store_image *out,
 		       crisp_err_t *err);
+
+/* Every reference image_id (a full id) was pulled by, with the signatures
+ * recorded then (*out malloc'd, *n may be 0; free with
+ * store_pulled_free).  Rows go with the image (ON DELETE CASCADE); a
+ * reference pulled again replaces its row and signatures. */
+int store_image_sigs(struct store *st, const char *image_id, struct store_pulled **out, size_t *n,
+		     crisp_err_t *err);
+void store_pulled_free(struct store_pulled *v, size_t n);
 
 /* Non-zero from cb stops the walk (store_image_list then returns 0). */
 typedef int (*store_image_cb)(void *arg, const struct store_image *img);

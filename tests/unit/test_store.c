@@ -542,6 +542,85 @@ static void test_tag_moves(void **state)
 	store_image_free(&out);
 }
 
+/* Signatures kept with the image: per pulled reference, replaced when the
+ * reference is pulled again, moved with a tag, gone with the image;
+ * malformed ones refused without a half-written record. */
+static void test_signatures(void **state)
+{
+	struct fx *f = *state;
+	crisp_err_t err = CRISP_ERR_INIT;
+	struct store_image a, b;
+	struct store_layer la[1], lb[1];
+	const char *sa[] = { "s1" }, *sb[] = { "s2" };
+	char *na[] = { "quay.io/x/app:1" }, *nb[] = { "quay.io/x/app:2" };
+	char dig[MF_DIGEST_SIZE];
+	uint8_t g1[] = { 1, 2, 3 }, p2[] = "{\"payload\":1}", s2[] = { 9, 9 };
+	struct store_sig sigs[2] = { { STORE_SIG_SIMPLE, g1, sizeof g1, NULL, 0 },
+				     { STORE_SIG_SIGSTORE, p2, sizeof p2 - 1, s2, sizeof s2 } };
+	struct store_pulled *pl = NULL;
+	size_t n = 0;
+	bool removed;
+
+	fake_digest("top-manifest", dig);
+	mk_image(f, &a, la, "sig-a", sa, 1, na, 1);
+	a.sig_ref = "quay.io/x/app:1";
+	a.sig_digest = dig;
+	a.sigs = sigs;
+	a.nsigs = 2;
+	record(f, &a);
+	assert_int_equal(store_image_sigs(f->st, a.id, &pl, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(pl[0].ref, "quay.io/x/app:1");
+	assert_string_equal(pl[0].digest, dig);
+	assert_int_equal(pl[0].nsigs, 2);
+	assert_int_equal(pl[0].sigs[0].kind, STORE_SIG_SIMPLE);
+	assert_memory_equal(pl[0].sigs[0].data, g1, sizeof g1);
+	assert_int_equal(pl[0].sigs[0].sig_len, 0);
+	assert_int_equal(pl[0].sigs[1].kind, STORE_SIG_SIGSTORE);
+	assert_memory_equal(pl[0].sigs[1].sig, s2, sizeof s2);
+	store_pulled_free(pl, n);
+
+	/* pulled again by the same reference: its signatures are replaced */
+	a.nsigs = 1;
+	record(f, &a);
+	assert_int_equal(store_image_sigs(f->st, a.id, &pl, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(pl[0].nsigs, 1);
+	store_pulled_free(pl, n);
+
+	/* a malformed signature refuses the record and changes nothing */
+	sigs[0].len = 0;
+	a.nsigs = 2;
+	assert_int_equal(store_image_record(f->st, &a, &err), -1);
+	assert_int_equal(err.code, CRISP_INVALID_ARGUMENT);
+	sigs[0].len = sizeof g1;
+	crisp_error_clear(&err);
+	assert_int_equal(store_image_sigs(f->st, a.id, &pl, &n, &err), 0);
+	assert_int_equal(pl[0].nsigs, 1);
+	store_pulled_free(pl, n);
+
+	/* the reference moves to another image: its row moves with it */
+	mk_image(f, &b, lb, "sig-b", sb, 1, nb, 1);
+	b.sig_ref = "quay.io/x/app:1";
+	b.sig_digest = dig;
+	record(f, &b);
+	assert_int_equal(store_image_sigs(f->st, a.id, &pl, &n, &err), 0);
+	assert_int_equal(n, 0);
+	store_pulled_free(pl, n);
+	assert_int_equal(store_image_sigs(f->st, b.id, &pl, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(pl[0].nsigs, 0);
+	store_pulled_free(pl, n);
+
+	/* removed with the image */
+	assert_int_equal(store_image_remove(f->st, b.id, &removed, NULL, NULL, &err), 0);
+	assert_true(removed);
+	assert_int_equal(store_image_sigs(f->st, b.id, &pl, &n, &err), 0);
+	assert_int_equal(n, 0);
+	store_pulled_free(pl, n);
+	assert_int_equal(store_image_sigs(f->st, "nonsense", &pl, &n, &err), -1);
+}
+
 static void test_remove(void **state)
 {
 	struct fx *f = *state;
@@ -765,6 +844,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_record_lookup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tag_moves, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_signatures, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gc, setup, teardown),
 	};
