@@ -31,9 +31,7 @@
 #include "frontd/stream_http.h"
 #include "frontd/stream_spdy.h"
 #include "frontd/stream_ws.h"
-#include "ipc/role.h"
 #include "proto/cri.pb-c.h"
-#include "proto/ipc.pb-c.h"
 
 #define SWEEP_MS 1000
 #define LINGER_MS 5000
@@ -101,8 +99,8 @@ struct stream_conn {
 	bool reg;             /* registered with the loop */
 	bool wr_shut;         /* CLOSING: our side shut down after the last byte */
 	enum cstate state;
-	uint8_t *in;
-	size_t inlen;
+	uint8_t *in;          /* HTTP_MAX_HEAD bytes until the upgrade, then IN_MAX */
+	size_t inlen, incap;
 	struct obuf out;
 	uint64_t deadline;    /* state deadline (0 none) */
 	uint64_t last_active;
@@ -662,6 +660,11 @@ static void backend_eof(struct stream_conn *c, struct backend *be)
 		pp->done = true;
 	}
 	backend_close(c, be);
+	/* Finished both ways: the slot is free again (a client that resets
+	 * the streams later is told nothing; one that never does cannot use
+	 * up the connection's pairs). */
+	if (pp->data_fin_in)
+		pp->used = false;
 	conn_update(c);
 }
 
@@ -828,12 +831,14 @@ static void exec_syn(struct stream_conn *c, uint32_t sid, const char *type)
 	for (k = 0; k < K_N; k++)
 		if (strcmp(type, kind_names[k]) == 0)
 			break;
-	if (k == K_N || c->sid[k] != 0 || c->state != CS_STREAMS) {
+	if (k == K_N || c->sid[k] != 0) {
 		(void)spdy_send_rst(c, sid, SPDY_RST_REFUSED_STREAM);
 		return;
 	}
+	/* A stream the request did not ask for is accepted and ignored, as
+	 * kubelet does (its data goes nowhere, it gets no output). */
 	c->sid[k] = sid;
-	if (spdy_reply(c, sid, 0) < 0)
+	if (spdy_reply(c, sid, 0) < 0 || c->state != CS_STREAMS)
 		return;
 	for (k = 0; k < K_N; k++)
 		if (c->want[k] && c->sid[k] == 0)
@@ -933,8 +938,13 @@ static void spdy_frame(struct stream_conn *c, const struct spdy_frame *f)
 			return;
 		}
 		pp = pf_find(c, f->stream_id);
-		if (pp == NULL || pp->data_sid != f->stream_id || pp->done || pp->data_fin_in)
+		if (pp == NULL || pp->data_sid != f->stream_id || pp->data_fin_in)
 			return;
+		if (pp->done) {
+			if (f->flags & SPDY_FLAG_FIN)
+				pp->used = false; /* finished both ways */
+			return;
+		}
 		if (f->len && obuf_add(&pp->be.out, f->data, f->len) < 0) {
 			conn_close(c, "out of memory");
 			return;
@@ -1238,6 +1248,18 @@ static void http_input(struct stream_conn *c)
 	c->reqlen = t->reqlen;
 	t->req = NULL;
 	token_free(t);
+	{
+		/* Frames are larger than a request head: the input buffer grows
+		 * once the connection is a session (idle heads stay small). */
+		uint8_t *in = realloc(c->in, IN_MAX);
+
+		if (in == NULL) {
+			http_error(c, 503, "Service Unavailable", "out of memory", NULL);
+			return;
+		}
+		c->in = in;
+		c->incap = IN_MAX;
+	}
 
 	if (r.up_spdy) {
 		const char *proto;
@@ -1396,11 +1418,11 @@ static void client_io(struct loop *l, int fd, uint32_t events, void *arg)
 	}
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
 		for (int round = 0; round < 4 && c->fd >= 0 && !c->rd_eof && !backends_full(c); round++) {
-			size_t room = IN_MAX - c->inlen;
+			size_t room = c->incap - c->inlen;
 			ssize_t n;
 
 			if (c->state == CS_CLOSING)
-				c->inlen = 0, room = IN_MAX; /* read and discard */
+				c->inlen = 0, room = c->incap; /* read and discard */
 			if (room == 0)
 				break;
 			n = recv(c->fd, c->in + c->inlen, room, MSG_DONTWAIT);
@@ -1426,7 +1448,7 @@ static void client_io(struct loop *l, int fd, uint32_t events, void *arg)
 				spdy_input(c);
 			else if (c->proto == P_WS)
 				ws_input(c);
-			if (c->fd >= 0 && c->state == CS_HTTP && c->inlen == IN_MAX) {
+			if (c->fd >= 0 && c->state == CS_HTTP && c->inlen == c->incap) {
 				http_error(c, 431, "Request Header Fields Too Large", "request head too large", NULL);
 				break;
 			}
@@ -1456,13 +1478,14 @@ static void on_accept(struct loop *l, int fd, uint32_t events, void *arg)
 		}
 		(void)setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		c = calloc(1, sizeof *c);
-		if (c == NULL || (c->in = malloc(IN_MAX)) == NULL) {
+		if (c == NULL || (c->in = malloc(HTTP_MAX_HEAD)) == NULL) {
 			free(c);
 			close(cfd);
 			s->st.refused++;
 			continue;
 		}
 		c->s = s;
+		c->incap = HTTP_MAX_HEAD;
 		c->fd = cfd;
 		c->be.fd = -1;
 		c->state = CS_HTTP;
@@ -1598,77 +1621,4 @@ void stream_server_stats(const struct stream_server *s, struct stream_stats *st)
 	st->conns = s->nconns;
 	st->tokens = s->ntokens;
 	st->sessions = s->nsessions;
-}
-
-/* ---- the ipc backend: execd for exec/attach, netd for port-forward ---- */
-
-struct ipc_open {
-	stream_open_done done;
-	void *ctx;
-};
-
-static void ipc_open_answer(struct ipc_chan *ch, struct ipc_msg *ans, const crisp_err_t *e, void *arg)
-{
-	struct ipc_open *op = arg;
-
-	(void)ch;
-	if (e != NULL) {
-		op->done(op->ctx, -1, e);
-	} else {
-		int fd = ans->fd;
-
-		ans->fd = -1;
-		op->done(op->ctx, fd, NULL);
-	}
-	free(op);
-}
-
-int stream_ipc_open(void *role_ctx, const struct stream_open *o, stream_open_done done, void *ctx, crisp_err_t *err)
-{
-	struct role_ctx *r = role_ctx;
-	struct ipc_chan *ch = role_peer(r, o->verb == STREAM_PORT_FORWARD ? ROLE_NETD : ROLE_EXECD);
-	ProtobufCMessage *rq = NULL;
-	struct ipc_open *op;
-	int rc;
-
-	if (ch == NULL)
-		return crisp_error(err, CRISP_UNAVAILABLE, 0, "%s is not running (restarting); try again",
-				   o->verb == STREAM_PORT_FORWARD ? "netd" : "execd");
-	op = calloc(1, sizeof *op);
-	if (op == NULL)
-		return crisp_error(err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
-	op->done = done;
-	op->ctx = ctx;
-	if (o->verb == STREAM_EXEC) {
-		Cipc__StreamExec w = CIPC__STREAM_EXEC__INIT;
-
-		rq = (ProtobufCMessage *)runtime__v1__exec_request__unpack(NULL, o->reqlen, o->req);
-		w.req = (Runtime__V1__ExecRequest *)rq;
-		rc = rq ? ipc_request(ch, IPC_STREAM_EXEC, &w.base, -1, 30000, ipc_open_answer, op, NULL, err) : -1;
-	} else if (o->verb == STREAM_ATTACH) {
-		Cipc__StreamAttach w = CIPC__STREAM_ATTACH__INIT;
-
-		rq = (ProtobufCMessage *)runtime__v1__attach_request__unpack(NULL, o->reqlen, o->req);
-		w.req = (Runtime__V1__AttachRequest *)rq;
-		rc = rq ? ipc_request(ch, IPC_STREAM_ATTACH, &w.base, -1, 30000, ipc_open_answer, op, NULL, err) : -1;
-	} else {
-		Cipc__StreamPortForward w = CIPC__STREAM_PORT_FORWARD__INIT;
-		Runtime__V1__PortForwardRequest *pf;
-
-		pf = runtime__v1__port_forward_request__unpack(NULL, o->reqlen, o->req);
-		rq = (ProtobufCMessage *)pf;
-		if (pf != NULL) {
-			w.pod_sandbox_id = pf->pod_sandbox_id;
-			w.port = o->port;
-		}
-		rc = rq ? ipc_request(ch, IPC_STREAM_PORT_FORWARD, &w.base, -1, 30000, ipc_open_answer, op, NULL, err)
-			: -1;
-	}
-	if (rq == NULL)
-		crisp_error(err, CRISP_INTERNAL, 0, "stored request does not decode");
-	else
-		protobuf_c_message_free_unpacked(rq, NULL);
-	if (rc < 0)
-		free(op);
-	return rc;
 }

@@ -30,13 +30,13 @@ s.bind(("127.0.0.1", int(sys.argv[1])))
 s.listen(64)
 print("ready", flush=True)
 def serve(c):
-    data = b""
+    data = bytearray()
     while True:
         b = c.recv(65536)
         if not b:
             break
         data += b
-    c.sendall(b"echo:" + data)
+    c.sendall(b"echo:" + bytes(data))
     c.close()
 while True:
     c, _ = s.accept()
@@ -118,6 +118,10 @@ def test_port_forward_several_requests_and_ports_on_one_connection(crisp, cri, p
         assert data == b"" and "7070" in err
         data, err = spdy.port_forward(None, 9090, b"again", requestid=11, conn=c)
         assert data == b"echo:again"
+        # More requests than a connection has pair slots (16): finished
+        # pairs free theirs even when the client never resets the streams.
+        for i in range(12, 40):
+            assert spdy.port_forward(None, 8080, b"r%d" % i, requestid=i, conn=c) == (b"echo:r%d" % i, "")
     finally:
         c.close()
 
