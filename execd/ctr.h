@@ -141,8 +141,27 @@ int ctr_monitor_connect(const char *run_dir, char cmd, int *fd, crisp_err_t *err
 /* Read the exit record; 0 and fields set, or -1 (absent or malformed). */
 int ctr_exit_read(const char *run_dir, int32_t *code, int64_t *finished_ns, int *signo);
 
+/* The monitor's "started" record (container pid and start time, monitor
+ * pid and start time), written before it reports to execd. */
+int ctr_started_read(const char *run_dir, pid_t *pid, uint64_t *pid_start, pid_t *mpid, uint64_t *mstart);
+
 /* /proc/<pid>/stat starttime, or 0. */
 uint64_t ctr_proc_start(pid_t pid);
+
+/* ---- a pod's shared PID namespace (ctr_infra.c) ---- */
+
+#define POD_INFRA_ARG "--pod-infra"
+
+/* Start the pid 1 of a new PID namespace for a pod (joining its network
+ * namespace netns_fd if >= 0, and its pinned uts/ipc under nsdir when
+ * asked); dir is an empty directory it pivots into.  *pid and *start
+ * (/proc stat starttime) identify it against pid reuse. */
+int pod_infra_spawn(const char *dir, int netns_fd, const char *nsdir, bool uts, bool ipc, pid_t *pid,
+		    uint64_t *start, crisp_err_t *err);
+/* SIGKILL it if pid still is the process that started at start. */
+void pod_infra_kill(pid_t pid, uint64_t start);
+/* The entry of a re-executed infra process. */
+int pod_infra_main(int argc, char **argv);
 
 /* ---- exec sessions (ctr_exec.c) ---- */
 

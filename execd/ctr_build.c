@@ -284,7 +284,9 @@ int ctr_build(struct execd *x, const struct state_ctr *c, const struct state_pod
 	if (pidmode == NS_NODE) {
 		b->s.ns[LAUNCH_NS_PID].mode = LAUNCH_NS_HOST;
 	} else if (pidmode == NS_POD) {
-		pid_t holder = pod_pid_holder(x, pod->id, c->id);
+		pid_t holder = pod->infra_pid > 0 && ctr_proc_start(pod->infra_pid) == pod->infra_start
+				       ? pod->infra_pid
+				       : pod_pid_holder(x, pod->id, c->id);
 		b->pid_pod = true;
 		if (holder > 0) {
 			snprintf(path, sizeof path, "/proc/%d/ns/pid", (int)holder);

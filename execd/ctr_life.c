@@ -849,7 +849,6 @@ void ctrs_on_start(struct ipc_chan *ch, struct ipc_msg *m, struct execd *x)
 	Runtime__V1__ContainerConfig *cfg = NULL;
 	Cipc__ImageResolved *img = NULL;
 	struct ctr_built b;
-	bool built = false;
 	struct start_op *op = NULL;
 	char rootfs[PATH_MAX], rundir[PATH_MAX], logpath[PATH_MAX];
 	int act;
@@ -900,7 +899,6 @@ void ctrs_on_start(struct ipc_chan *ch, struct ipc_msg *m, struct execd *x)
 	/* From here a failure is START_FAILED: the container is EXITED. */
 	if (mount_rootfs(x, c->id, img, &err) < 0 || ctr_build(x, c, pod, cfg, img, rootfs, 0, NULL, 0, &b, &err) < 0)
 		goto start_failed;
-	built = true;
 	op = calloc(1, sizeof *op);
 	if (op == NULL) {
 		crisp_error(&err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "execd");
@@ -947,7 +945,6 @@ start_failed: {
 refuse:
 	ctr_answer_error(ch, m->hdr.reqid, &err);
 out:
-	(void)built;
 	ctr_built_free(&b);
 	if (cfg)
 		runtime__v1__container_config__free_unpacked(cfg, NULL);
@@ -1315,8 +1312,13 @@ static void recover(struct execd *x)
 			else
 				log_info("container %.12s: half-made container rolled back", id);
 			break;
-		case CTR_STARTING:
-			if (rv[i].monitor_pid > 0 && ctr_proc_start(rv[i].monitor_pid) == rv[i].monitor_start) {
+		case CTR_STARTING: {
+			struct ctr_event_data sd = { 0 };
+			if (ctr_run_dir(x, id, NULL, dir, sizeof dir) == 0 &&
+			    ctr_started_read(dir, &sd.pid, &sd.pid_start, &sd.monitor_pid, &sd.monitor_start) == 0 &&
+			    ctr_proc_start(sd.monitor_pid) == sd.monitor_start &&
+			    state_container_transition(x->pods.st, id, CTR_EV_STARTED, &sd, &err) >= 0) {
+				/* launched just before execd went away */
 				adopt(x, id);
 			} else if (ctr_run_dir(x, id, NULL, dir, sizeof dir) == 0 && ctr_exit_read(dir, &code, &fin, NULL) == 0) {
 				struct ctr_event_data d = { .exit_code = code, .at_ns = fin };
@@ -1326,6 +1328,7 @@ static void recover(struct execd *x)
 				(void)state_container_transition(x->pods.st, id, CTR_EV_START_FAILED, &d, &err);
 			}
 			break;
+		}
 		case CTR_STOPPING:
 			adopt(x, id);
 			break;

@@ -139,6 +139,30 @@ int ctr_exit_read(const char *run_dir, int32_t *code, int64_t *finished_ns, int 
 	return 0;
 }
 
+int ctr_started_read(const char *run_dir, pid_t *pid, uint64_t *pid_start, pid_t *mpid, uint64_t *mstart)
+{
+	char path[PATH_MAX], buf[160];
+	int fd, p, m;
+	unsigned long long ps, ms;
+	ssize_t n;
+
+	if ((size_t)snprintf(path, sizeof path, "%s/started", run_dir) >= sizeof path ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return -1;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	if (sscanf(buf, "OK %d %llu %llu %d", &p, &ps, &ms, &m) != 4 || p <= 0 || m <= 0)
+		return -1;
+	*pid = p;
+	*pid_start = ps;
+	*mpid = m;
+	*mstart = ms;
+	return 0;
+}
+
 /* ---------------------------------------------------------------- spawn */
 
 static __attribute__((noreturn)) void spawn_fail(int rfd, int e, const char *what, const char *detail)
@@ -169,7 +193,19 @@ static int open_log(const char *path)
 		return -2;
 	if (mkdir_parents(path) < 0)
 		return -1;
-	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0640);
+	/* never a symlink (last component), never a fifo or device: an
+	 * existing log must be a regular file with one link */
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK, 0640);
+	struct stat st;
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	(void)fcntl(fd, F_SETFL, O_WRONLY | O_APPEND);
+	return fd;
 }
 
 pid_t ctr_monitor_spawn(const struct ctr_monitor_args *a, int *result_fd, crisp_err_t *err)
@@ -257,6 +293,7 @@ pid_t ctr_monitor_spawn(const struct ctr_monitor_args *a, int *result_fd, crisp_
 		spawn_fail(rfd, errno, "run directory ", a->run_dir);
 	(void)unlinkat(dfd, "ctl", 0);
 	(void)unlinkat(dfd, "exit", 0);
+	(void)unlinkat(dfd, "started", 0);
 	ls = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	mode_t old = umask(0077);
 	if (ls < 0 || bind(ls, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(ls, 16) < 0)
@@ -276,6 +313,16 @@ pid_t ctr_monitor_spawn(const struct ctr_monitor_args *a, int *result_fd, crisp_
 	char msg[128];
 	int n = snprintf(msg, sizeof msg, "OK %d %llu %llu", (int)res.pid,
 			 (unsigned long long)ctr_proc_start(res.pid), (unsigned long long)ctr_proc_start(getpid()));
+	/* The same facts on disk, for an execd that restarts before it read
+	 * them (STARTING recovery): tmp + rename. */
+	int pf = openat(dfd, "started.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (pf >= 0) {
+		char line[140];
+		int ln = snprintf(line, sizeof line, "%s %d\n", msg, (int)getpid());
+		if (crisp_write_all(pf, line, (size_t)ln) == 0 && fsync(pf) == 0)
+			(void)renameat(dfd, "started.tmp", dfd, "started");
+		close(pf);
+	}
 	(void)!write(rfd, msg, (size_t)n);
 	close(rfd);
 

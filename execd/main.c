@@ -154,6 +154,8 @@ int main(int argc, char **argv)
 	/* A container's monitor re-executes this binary (execd/ctr_monitor.c). */
 	if (argc > 1 && strcmp(argv[1], CTR_MONITOR_ARG) == 0)
 		return ctr_monitor_main(argc, argv);
+	if (argc > 1 && strcmp(argv[1], POD_INFRA_ARG) == 0)
+		return pod_infra_main(argc, argv);
 
 	role_parse_args(argc, argv, &x.args);
 	role_init(&x.role, ROLE_EXECD, &ops, handlers, ARRAY_SIZE(handlers), &x);

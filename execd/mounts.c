@@ -10,7 +10,8 @@
  * made MS_REC|MS_SLAVE first, as runc does and as kubelet's HostToContainer
  * (rslave) mounts need: host mount events still reach rslave mounts, nothing
  * propagates back to the host.  Mounts asked PRIVATE are made private
- * explicitly.
+ * explicitly.  With a bidirectional (rshared) mount the namespace stays
+ * rshared instead and the rootfs mount is made private (see rootfs_setup).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -384,8 +385,19 @@ void rootfs_setup(struct launch_ctx *c)
 	size_t i;
 	int rootfd;
 
-	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
-		child_fail(c, errno, "mount / rslave");
+	/* A bidirectional (rshared) mount must stay a peer of the host's: then
+	 * the namespace stays rshared (as CRI-O's rootfsPropagation), and the
+	 * rootfs mount is made private first so that nothing mounted below it
+	 * propagates to the host.  That needs the rootfs to be a mount point
+	 * (crisp's overlay always is). */
+	bool rshared = false;
+	for (i = 0; i < s->nmounts; i++)
+		rshared |= s->mounts[i].propagation == LAUNCH_PROP_RSHARED;
+	if (mount(NULL, "/", NULL, MS_REC | (rshared ? MS_SHARED : MS_SLAVE), NULL) < 0)
+		child_fail(c, errno, "mount / %s", rshared ? "rshared" : "rslave");
+	if (rshared && mount(NULL, s->rootfs, NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		child_fail(c, errno, "bidirectional mounts need the rootfs to be a mount point: make %s private",
+			   s->rootfs);
 	if (mount(s->rootfs, s->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
 		child_fail(c, errno, "bind rootfs %s", s->rootfs);
 	rootfd = open(s->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -420,6 +432,9 @@ void rootfs_setup(struct launch_ctx *c)
 	}
 
 	/* crun's do_pivot: no put_old directory needed. */
+	int oldroot = rshared ? open("/", O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+	if (rshared && oldroot < 0)
+		child_fail(c, errno, "open the old root");
 	if (fchdir(rootfd) < 0)
 		child_fail(c, errno, "chdir rootfs");
 	if (syscall(SYS_pivot_root, ".", ".") < 0)
@@ -429,6 +444,15 @@ void rootfs_setup(struct launch_ctx *c)
 	 * turn the container's rshared mounts into slaves.  Not needed: the
 	 * whole namespace was made rslave before anything was mounted, so the
 	 * old root has no shared mount left to propagate through. */
+	/* With an rshared namespace the old root is still a peer of the
+	 * host's: make it (entered through its own fd, so "." is the old root
+	 * and not the new one) rslave so that detaching it cannot propagate,
+	 * as runc's pivotRoot does. */
+	if (rshared) {
+		if (fchdir(oldroot) < 0 || mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0)
+			child_fail(c, errno, "pivot_root: old root rslave");
+		close(oldroot);
+	}
 	if (umount2(".", MNT_DETACH) < 0)
 		child_fail(c, errno, "pivot_root: detach old root");
 	if (chdir("/") < 0)

@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "execd/containers.h"
+#include "execd/ctr.h"
 #include "execd/execd.h"
 #include "execd/pods.h"
 #include "frontd/validate.h"
@@ -228,6 +229,8 @@ static void pod_dir_remove(struct execd_pods *p, const char *id)
 		(void)unlink(path);
 	}
 	if (pod_path(p, id, "ns", path, sizeof path) == 0)
+		(void)rmdir(path);
+	if (pod_path(p, id, "infra", path, sizeof path) == 0)
 		(void)rmdir(path);
 	if (pod_path(p, id, NULL, path, sizeof path) == 0 && rmdir(path) < 0 && errno != ENOENT)
 		log_warn("pod %.12s: %s stays: %s", id, path, strerror(errno));
@@ -466,10 +469,25 @@ static void run_finish(struct pod_op *op, int netns_fd, const char *netns_path, 
 		return;
 	}
 	memset(&d, 0, sizeof d);
+	/* A shared PID namespace needs its pid 1 (ctr_infra.c). */
+	if (nso && nso->pid == RUNTIME__V1__NAMESPACE_MODE__POD) {
+		char idir[PATH_MAX];
+		if (pod_path(p, op->id, "infra", idir, sizeof idir) < 0 || crisp_mkdir_p(idir, 0755, 0, 0) < 0) {
+			crisp_error(&err, CRISP_INTERNAL, errno, "pod infra directory");
+			run_fail(op, &err, !host_net);
+			return;
+		}
+		if (pod_infra_spawn(idir, host_net ? -1 : netns_fd, nsdir, !host_net, !host_ipc, &d.infra_pid,
+				    &d.infra_start, &err) < 0) {
+			run_fail(op, &err, !host_net);
+			return;
+		}
+	}
 	d.netns_path = netns_path;
 	d.ips = (const char *const *)ips;
 	d.nips = nips;
 	if (state_pod_commit(p->st, op->id, &d, &err) < 0) {
+		pod_infra_kill(d.infra_pid, d.infra_start);
 		run_fail(op, &err, !host_net);
 		return;
 	}
@@ -779,6 +797,8 @@ static void containers_stopped(void *arg)
 	crisp_err_t err = CRISP_ERR_INIT;
 
 	op->pod = NULL;
+	/* its containers are gone: so goes the shared PID namespace */
+	pod_infra_kill(pod->infra_pid, pod->infra_start);
 	if (op->do_net) {
 		struct ipc_chan *nd = role_peer(p->role, ROLE_NETD);
 		Cipc__NetTeardown t = CIPC__NET_TEARDOWN__INIT;

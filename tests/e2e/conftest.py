@@ -265,9 +265,49 @@ def crisp(tmpdir_short):
     assert_no_sanitizer_report(c)
 
 
+def end_containers(runroot):
+    """Containers outlive crisp by design: end those a test left running
+    under its runroot (each monitor holds its run directory open), by pid:
+    the container's process first (its monitor then exits by itself), and
+    remove their cgroups.  Returns the container ids ended."""
+    ended = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            if len(argv) < 3 or argv[1] not in (b"--container-monitor", b"--pod-infra"):
+                continue
+            if argv[1] == b"--pod-infra":  # a pod's pid 1, pivoted into its pod dir
+                if argv[2].decode().startswith(runroot + "/"):
+                    os.kill(int(d), signal.SIGKILL)
+                continue
+            fds = [os.readlink(f"/proc/{d}/fd/{n}") for n in os.listdir(f"/proc/{d}/fd")]
+        except OSError:
+            continue
+        if not any(x.startswith(runroot + "/") for x in fds):
+            continue
+        for pid in (int(argv[3]), int(d)):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, ValueError):
+                pass
+        ended.append(argv[2].decode())
+    time.sleep(0.1 if ended else 0)
+    for cid in ended:
+        for ctrl in os.listdir("/sys/fs/cgroup"):
+            try:
+                os.rmdir(f"/sys/fs/cgroup/{ctrl}/crisp/crisp-{cid}")
+            except OSError:
+                pass
+    return ended
+
+
 def cleanup_host(c):
-    """What a test's pods may leave on the host if crisp failed to: pinned
-    namespaces (unmounted), the test bridge."""
+    """What a test's pods may leave on the host if crisp failed to: running
+    containers (ended), pinned namespaces (unmounted), the test bridge."""
+    end_containers(c.runroot)
     unmount_below(c.runroot)
     subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True)
 

@@ -54,11 +54,12 @@ class Env:
         self.c.image().PullImage(self.pb.PullImageRequest(image=self.pb.ImageSpec(image=img.ref)), timeout=120)
         return img.ref
 
-    def pod(self, name="p", host_net=False):
+    def pod(self, name="p", host_net=False, pid=None):
         pb = self.pb
         logdir = os.path.join(self.tmp, "logs", name)
         md = pb.PodSandboxMetadata(name=name, namespace=NS, uid=f"uid-{name}")
-        nso = pb.NamespaceOption(network=pb.NODE if host_net else pb.POD, pid=pb.CONTAINER, ipc=pb.POD)
+        nso = pb.NamespaceOption(network=pb.NODE if host_net else pb.POD,
+                                 pid=pb.CONTAINER if pid is None else pid, ipc=pb.POD)
         cfg = pb.PodSandboxConfig(
             metadata=md, hostname=f"{name}-host", log_directory=logdir,
             linux=pb.LinuxPodSandboxConfig(
@@ -365,6 +366,38 @@ def test_pod_namespaces_shared(env):
     assert a[1:4] == b[1:4]          # ipc, net, uts: the pod's
     assert a[4] != b[4]              # pid: one per container
     assert a[2] != os.readlink("/proc/self/ns/net")
+
+
+def test_pod_shared_pid_namespace(env):
+    pb = env.pb
+    pod = env.pod(name="sharepid", pid=pb.POD)
+    sc = pb.LinuxContainerSecurityContext(namespace_options=pb.NamespaceOption(network=pb.POD, pid=pb.POD,
+                                                                               ipc=pb.POD))
+    a = env.create(pod, env.busybox, name="a", command=bb("sleep", "1001"), sc=sc)
+    b = env.create(pod, env.busybox, name="b", command=bb("sleep", "1002"), sc=sc)
+    env.start(a)
+    env.start(b)
+    r = env.rt.ExecSync(pb.ExecSyncRequest(container_id=b, cmd=["/bin/sh", "-c",
+                        "/bin/busybox cat /proc/1/cmdline; echo; /bin/busybox ps; "
+                        "/bin/busybox ls /proc/1/root/ || echo NO-ROOT"], timeout=10), timeout=20)
+    out = r.stdout.decode()
+    # pid 1 is the pod's infra process, and each container sees the other
+    assert out.startswith("crisp-pod-infra") and "sleep 1001" in out and "sleep 1002" in out
+    # the infra leads nowhere: its root is out of the containers' reach
+    assert out.rstrip().endswith("NO-ROOT")
+    infra = []
+    for d in os.listdir("/proc"):
+        try:
+            argv = open(f"/proc/{d}/cmdline", "rb").read().split(b"\0") if d.isdigit() else []
+            if argv[:1] == [b"crisp-pod-infra"] and argv[2].decode().startswith(env.c.runroot + "/"):
+                infra.append(int(d))
+        except OSError:
+            pass
+    assert infra
+    env.rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod[0]), timeout=60)
+    time.sleep(0.2)
+    for p in infra:
+        assert not os.path.exists(f"/proc/{p}") or open(f"/proc/{p}/stat").read().split()[2] == "Z"
 
 
 def test_exec_sync(env):

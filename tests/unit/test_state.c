@@ -656,6 +656,30 @@ static void test_exit_records(void **ctx)
 	state_ctr_free(r);
 }
 
+/* The image id is recorded once imaged resolved it, only while CREATING. */
+static void test_ctr_set_image(void **ctx)
+{
+	struct fx *fx = *ctx;
+	crisp_err_t err = CRISP_ERR_INIT;
+	char pod[STATE_ID_LEN + 1], c[STATE_ID_LEN + 1];
+	struct state_ctr *r = NULL;
+
+	ready_pod(fx->st, "p", NULL, 0, pod);
+	assert_int_equal(mkctr(fx->st, pod, "a", 0, NULL, 0, c, &err), 0);
+	assert_int_equal(state_ctr_set_image(fx->st, c, "sha256:feed", &err), 0);
+	assert_int_equal(state_ctr_commit(fx->st, c, NULL, &err), 0);
+	assert_int_equal(state_ctr_get(fx->st, c, &r, &err), 0);
+	assert_string_equal(r->image_id, "sha256:feed");
+	assert_string_equal(r->image_ref, "busybox:latest");
+	state_ctr_free(r);
+	/* committed: refused, nothing changed */
+	assert_int_equal(state_ctr_set_image(fx->st, c, "sha256:beef", &err), -1);
+	assert_int_equal(err.code, CRISP_NOT_FOUND);
+	assert_int_equal(state_ctr_get(fx->st, c, &r, &err), 0);
+	assert_string_equal(r->image_id, "sha256:feed");
+	state_ctr_free(r);
+}
+
 static void test_prefix_lookup(void **ctx)
 {
 	struct fx *fx = *ctx;
@@ -1141,6 +1165,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pod_remove_with_containers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exit_records, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prefix_lookup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ctr_set_image, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_filters, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events_ring, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_after_exit, setup, teardown),
