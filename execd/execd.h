@@ -84,5 +84,6 @@ int ctrs_attach_session(struct execd *x, const char *ctr_id, bool want_stdin, in
 /* execd/stream.c (frontd -> execd) */
 void stream_on_exec(struct ipc_chan *ch, struct ipc_msg *m, struct execd *x);
 void stream_on_attach(struct ipc_chan *ch, struct ipc_msg *m, struct execd *x);
+void stream_on_port_forward(struct ipc_chan *ch, struct ipc_msg *m, struct execd *x);
 
 #endif

@@ -84,6 +84,7 @@ X_HANDLER(on_layer_unpack, layers_on_unpack)
 X_HANDLER(on_layer_release, layers_on_release)
 X_HANDLER(on_stream_exec, stream_on_exec)
 X_HANDLER(on_stream_attach, stream_on_attach)
+X_HANDLER(on_stream_port_forward, stream_on_port_forward)
 X_HANDLER(on_events_subscribe, events_on_subscribe)
 
 static const struct ipc_handler handlers[] = {
@@ -111,6 +112,7 @@ static const struct ipc_handler handlers[] = {
 	{ IPC_LAYER_RELEASE, on_layer_release },
 	{ IPC_STREAM_EXEC, on_stream_exec },
 	{ IPC_STREAM_ATTACH, on_stream_attach },
+	{ IPC_STREAM_PORT_FORWARD, on_stream_port_forward },
 	{ IPC_EVENTS_SUBSCRIBE, on_events_subscribe },
 };
 

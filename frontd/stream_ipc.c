@@ -4,6 +4,7 @@
  * (STREAM_PORT_FORWARD).  Each answer carries the session's one fd.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "frontd/stream.h"
@@ -14,7 +15,29 @@
 struct ipc_open {
 	stream_open_done done;
 	void *ctx;
+	/* port-forward: netd first; execd for a pod on the host's network */
+	struct role_ctx *r;
+	bool pf_netd;
+	char pod[72];
+	int port;
 };
+
+static void ipc_open_answer(struct ipc_chan *ch, struct ipc_msg *ans, const crisp_err_t *e, void *arg);
+
+/* netd has no network namespace for the pod: if it is a host-network pod,
+ * execd (which checks exactly that) connects on the host's loopback. */
+static bool pf_try_execd(struct ipc_open *op, crisp_err_t *err)
+{
+	struct ipc_chan *ch = role_peer(op->r, ROLE_EXECD);
+	Cipc__StreamPortForward w = CIPC__STREAM_PORT_FORWARD__INIT;
+
+	if (ch == NULL)
+		return false;
+	op->pf_netd = false;
+	w.pod_sandbox_id = op->pod;
+	w.port = op->port;
+	return ipc_request(ch, IPC_STREAM_PORT_FORWARD, &w.base, -1, 30000, ipc_open_answer, op, NULL, err) == 0;
+}
 
 static void ipc_open_answer(struct ipc_chan *ch, struct ipc_msg *ans, const crisp_err_t *e, void *arg)
 {
@@ -22,6 +45,10 @@ static void ipc_open_answer(struct ipc_chan *ch, struct ipc_msg *ans, const cris
 
 	(void)ch;
 	if (e != NULL) {
+		crisp_err_t e2 = CRISP_ERR_INIT;
+
+		if (op->pf_netd && e->code == CRISP_NOT_FOUND && pf_try_execd(op, &e2))
+			return; /* asked again: the answer comes to this function */
 		op->done(op->ctx, -1, e);
 	} else {
 		int fd = ans->fd;
@@ -69,6 +96,10 @@ int stream_ipc_open(void *role_ctx, const struct stream_open *o, stream_open_don
 		if (pf != NULL) {
 			w.pod_sandbox_id = pf->pod_sandbox_id;
 			w.port = o->port;
+			op->r = r;
+			op->pf_netd = true;
+			op->port = o->port;
+			snprintf(op->pod, sizeof op->pod, "%s", pf->pod_sandbox_id);
 		}
 		rc = rq ? ipc_request(ch, IPC_STREAM_PORT_FORWARD, &w.base, -1, 30000, ipc_open_answer, op, NULL, err)
 			: -1;

@@ -113,7 +113,7 @@ int main(int argc, char **argv)
 	role_init(&n.role, ROLE_NETD, &ops, handlers, ARRAY_SIZE(handlers), &n);
 	if (netd_pods_init(&n.pods, n.role.loop, n.args.root, n.args.runroot, &err) < 0)
 		fatal("%s", err.msg);
-	n.portfwd = portfwd_new(n.role.loop, n.pods.netns_dir);
+	n.portfwd = portfwd_new(n.role.loop, &n.pods);
 	if (n.portfwd == NULL)
 		fatal("port-forward: out of memory");
 	if (sandbox_apply_role(ROLE_NETD, &n.args, &err) < 0)

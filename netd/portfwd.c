@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "netd/netns.h"
+#include "netd/pods.h"
 #include "netd/portfwd.h"
 #include "proto/ipc.pb-c.h"
 
@@ -35,7 +36,7 @@ struct pf_op {
 
 struct netd_portfwd {
 	struct loop *loop;
-	char netns_dir[PATH_MAX];
+	const struct netd_pods *pods; /* where each pod's namespace is pinned */
 	struct pf_op *ops;
 	unsigned nops;
 };
@@ -303,7 +304,7 @@ void portfwd_on_request(struct netd_portfwd *p, struct ipc_chan *ch, struct ipc_
 		crisp_error(&err, CRISP_RESOURCE_EXHAUSTED, 0, "port-forward: too many connections in progress");
 		goto fail;
 	}
-	if (netns_open(p->netns_dir, rq->pod_sandbox_id, &nsfd, &err) < 0) {
+	if (netd_pods_netns_open(p->pods, rq->pod_sandbox_id, &nsfd, &err) < 0) {
 		if (err.code == CRISP_NOT_FOUND)
 			crisp_error(&err, CRISP_NOT_FOUND, 0, "pod sandbox %s has no network namespace",
 				    rq->pod_sandbox_id);
@@ -339,14 +340,14 @@ fail:
 		log_warn("port-forward error answer not sent");
 }
 
-struct netd_portfwd *portfwd_new(struct loop *l, const char *netns_dir)
+struct netd_portfwd *portfwd_new(struct loop *l, const struct netd_pods *pods)
 {
 	struct netd_portfwd *p = calloc(1, sizeof *p);
 
 	if (p == NULL)
 		return NULL;
 	p->loop = l;
-	snprintf(p->netns_dir, sizeof p->netns_dir, "%s", netns_dir);
+	p->pods = pods;
 	return p;
 }
 

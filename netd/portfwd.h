@@ -20,7 +20,10 @@
 
 struct netd_portfwd;
 
-struct netd_portfwd *portfwd_new(struct loop *l, const char *netns_dir);
+struct netd_pods;
+/* Pods' namespaces are found through their records in pods (netd/pods.h:
+ * netd_pods_netns_open), wherever netd.netns_dir was when they were made. */
+struct netd_portfwd *portfwd_new(struct loop *l, const struct netd_pods *pods);
 /* Abandon every connection in progress (their requests get nothing). */
 void portfwd_free(struct netd_portfwd *p);
 void portfwd_on_request(struct netd_portfwd *p, struct ipc_chan *ch, struct ipc_msg *m);
