@@ -45,12 +45,6 @@
 #define IMAGE_TIMEOUT_MS 60000
 #define OVERLAYFS_MAGIC 0x794c7630
 
-/* The layer store (execd/layers.c) is linked in when present; until then a
- * create answers UNAVAILABLE instead of failing to link. */
-#pragma weak layers_lowerdir
-#pragma weak layers_hold
-#pragma weak layers_unhold
-
 void ctr_answer_error(struct ipc_chan *ch, uint64_t reqid, const crisp_err_t *e)
 {
 	if (ipc_answer_error(ch, reqid, e) < 0)
@@ -274,7 +268,7 @@ static void ctr_teardown(struct execd *x, const char *id, bool unpin)
 		ctr_cgroup_remove(&cg);
 	if (ctr_root_dir(x, id, NULL, path, sizeof path) == 0)
 		rm_tree(path);
-	if (layers_unhold && layers_unhold(x, id, &err) < 0)
+	if (layers_unhold(x, id, &err) < 0)
 		log_warn("container %.12s: layers: %s", id, err.msg);
 	if (unpin)
 		image_unpin(x, id);
@@ -492,8 +486,6 @@ static int mount_rootfs(struct execd *x, const char *id, const Cipc__ImageResolv
 		return crisp_error(err, CRISP_INTERNAL, errno, "container directories");
 	if (statfs(rootfs, &sfs) == 0 && sfs.f_type == OVERLAYFS_MAGIC)
 		return 0; /* mounted already */
-	if (layers_lowerdir == NULL)
-		return crisp_error(err, CRISP_UNAVAILABLE, 0, "the layer store is not available");
 	if (layers_lowerdir(x, (const char *const *)img->chain_ids, img->n_chain_ids, &lower, err) < 0)
 		return -1;
 	size_t n = strlen(lower) + strlen(upper) + strlen(work) + 64;
@@ -559,10 +551,6 @@ static void on_resolved(struct ipc_chan *ich, struct ipc_msg *ans, const crisp_e
 	}
 	if (state_ctr_set_image(x->pods.st, op->id, img->image_id, &err) < 0)
 		goto fail;
-	if (layers_hold == NULL) {
-		crisp_error(&err, CRISP_UNAVAILABLE, 0, "the layer store is not available");
-		goto fail;
-	}
 	if (layers_hold(x, op->id, (const char *const *)img->chain_ids, img->n_chain_ids, &err) < 0 ||
 	    mount_rootfs(x, op->id, img, &err) < 0)
 		goto fail;

@@ -114,16 +114,21 @@ def test_privileges_read_back(crisp):
 
 def test_roles_hold_only_their_fds(crisp):
     roles = crisp.wait_roles()
-    own = {"crisp-imaged": {os.path.join(crisp.root, "images")}}
-    execd_own = os.path.join(crisp.root, "execd") + "/"
+    # Of crisp's state, each role holds only what it owns: imaged its image
+    # store, execd its state and the unpacked layers, netd its pod records.
+    R = crisp.root
+    own = {"crisp-imaged": ("images",), "crisp-execd": ("execd", "layers", "containers"),
+           "crisp-netd": ("netd",), "crisp-frontd": ()}
+
+    def owned(name, t):
+        return any(t == os.path.join(R, d) or t.startswith(os.path.join(R, d) + "/") for d in own[name])
+
     for name, pid in roles.items():
         fds = os.listdir(f"/proc/{pid}/fd")
         targets = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in fds]
-        # Nothing of crispd's leaks into a role: of the state dirs, a role
-        # holds only its own.
+        # Nothing of crispd's leaks into a role.
         for t in targets:
-            assert (not t.startswith(crisp.root) or t in own.get(name, ()) or
-                    (name == "crisp-execd" and t.startswith(execd_own))), (name, t)
+            assert not t.startswith(R) or owned(name, t), (name, t)
             assert t != crisp.conf, (name, t)
         # The fixed layout: 0-2, the control channel, and no key pipe.
         assert "4" not in fds or not os.readlink(f"/proc/{pid}/fd/4").startswith("pipe:"), name
