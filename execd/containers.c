@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "common/log.h"
 #include "common/util.h"
 #include "execd/containers.h"
@@ -117,8 +119,10 @@ void ctrs_on_status(struct ipc_chan *ch, struct ipc_msg *m, struct execd_pods *p
 	Runtime__V1__ContainerMetadata md = RUNTIME__V1__CONTAINER_METADATA__INIT;
 	Runtime__V1__ImageSpec img = RUNTIME__V1__IMAGE_SPEC__INIT;
 	Cipc__CtrStatusAns ans = CIPC__CTR_STATUS_ANS__INIT;
+	Runtime__V1__ContainerStatusResponse__InfoEntry ie =
+		RUNTIME__V1__CONTAINER_STATUS_RESPONSE__INFO_ENTRY__INIT, *pie = &ie;
 	void *labels = NULL, *ann = NULL;
-	char logpath[8192];
+	char logpath[8192], *info = NULL;
 
 	if (w->req == NULL || cri_validate(&w->req->base, &err) < 0) {
 		if (w->req == NULL)
@@ -163,12 +167,40 @@ void ctrs_on_status(struct ipc_chan *ch, struct ipc_msg *m, struct execd_pods *p
 	st.n_annotations = c->annotations.n;
 	st.annotations = ann;
 	rs.status = &st;
+	/* verbose: what crisp knows of the container beyond the CRI fields, as
+	 * one JSON object under "info" (crictl inspect prints it). */
+	if (w->req->verbose) {
+		json_t *o = json_object();
+
+		json_object_set_new(o, "sandboxID", json_string(c->pod_id));
+		json_object_set_new(o, "state", json_string(ctr_state_name(c->state)));
+		json_object_set_new(o, "pid", json_integer(c->pid));
+		json_object_set_new(o, "monitorPid", json_integer(c->monitor_pid));
+		json_object_set_new(o, "imageRef", json_string(c->image_ref ? c->image_ref : ""));
+		json_object_set_new(o, "imageID", json_string(c->image_id ? c->image_id : ""));
+		json_object_set_new(o, "logPath", json_string(logpath));
+		json_object_set_new(o, "runtimeType", json_string("crisp"));
+		if (cfg != NULL && cfg->linux != NULL && cfg->linux->security_context != NULL)
+			json_object_set_new(o, "privileged",
+					    json_boolean(cfg->linux->security_context->privileged));
+		info = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+		json_decref(o);
+		if (info == NULL) {
+			crisp_error(&err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "execd");
+			goto refuse;
+		}
+		ie.key = "info";
+		ie.value = info;
+		rs.n_info = 1;
+		rs.info = &pie;
+	}
 	ans.resp = &rs;
 	pods_answer(ch, m->hdr.reqid, IPC_CTR_STATUS_ANS, &ans.base);
 	goto out;
 refuse:
 	answer_error(ch, m->hdr.reqid, &err);
 out:
+	free(info);
 	pods_kv_free(labels);
 	pods_kv_free(ann);
 	if (cfg)

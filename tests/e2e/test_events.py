@@ -93,3 +93,53 @@ def test_events_survive_execd_restart(crisp, cri):
     while "container events unsubscribed" not in crisp.logtext() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert "container events unsubscribed" in crisp.logtext()
+
+
+from test_containers import env  # noqa: E402,F401  (the container fixture)
+
+
+def test_events_follow_a_container_and_verbose_status(env):
+    """created, started, stopped, deleted arrive in order, each with the
+    pod's status and the container's as they are after the transition."""
+    pb = env.pb
+    it = env.rt.GetContainerEvents(pb.GetEventsRequest())
+    got = []
+
+    def pump():
+        try:
+            for ev in it:
+                got.append(ev)
+        except grpc.RpcError:
+            pass
+
+    t = threading.Thread(target=pump, daemon=True)
+    t.start()
+    time.sleep(0.3)
+    pod = env.pod("ev")
+    cid = env.create(pod, env.busybox, command=["/bin/sh", "-c", "exit 3"])
+    env.start(cid)
+    env.wait_exit(cid)
+    # verbose ContainerStatus: crisp's own view under "info"
+    import json
+    r = env.rt.ContainerStatus(pb.ContainerStatusRequest(container_id=cid, verbose=True), timeout=10)
+    info = json.loads(r.info["info"])
+    assert info["sandboxID"] == pod[0] and info["state"] == "EXITED" and info["runtimeType"] == "crisp"
+    assert info["imageID"].startswith("sha256:") and info["logPath"].endswith("c/0.log")
+    assert not env.rt.ContainerStatus(pb.ContainerStatusRequest(container_id=cid), timeout=10).info
+    env.remove(cid)
+    env.created.remove(cid)
+    deadline = time.monotonic() + 10
+    while len([e for e in got if e.container_id == cid]) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    mine = [e for e in got if e.container_id == cid]
+    assert [e.container_event_type for e in mine] == [
+        pb.CONTAINER_CREATED_EVENT, pb.CONTAINER_STARTED_EVENT, pb.CONTAINER_STOPPED_EVENT,
+        pb.CONTAINER_DELETED_EVENT], mine
+    assert all(e.pod_sandbox_status.id == pod[0] and e.pod_sandbox_status.metadata.name == "ev" for e in mine)
+    assert all(e.created_at > 0 for e in mine)
+    assert mine[0].containers_statuses[0].state == pb.CONTAINER_CREATED
+    assert mine[0].containers_statuses[0].metadata.name == "c"
+    assert mine[2].containers_statuses[0].state == pb.CONTAINER_EXITED
+    assert mine[2].containers_statuses[0].exit_code == 3
+    it.cancel()
+    t.join(5)
