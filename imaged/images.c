@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "common/log.h"
 #include "common/util.h"
 #include "imaged/audit.h"
@@ -503,15 +505,53 @@ void images_on_pull(struct ipc_chan *ch, struct ipc_msg *m, struct imaged *im)
 	pull_start(im->images, ch, m->hdr.reqid, r->req);
 }
 
+/* Verbose ImageStatus: what crisp keeps of the image beyond the CRI fields,
+ * one JSON object under "info" (crictl inspecti prints it).  The config
+ * (digest-verified when pulled) is included when it fits the answer. */
+#define VERBOSE_CONFIG_MAX (512u * 1024)
+
+static char *image_info_json(const struct store_image *si)
+{
+	json_t *o = json_object(), *chain = json_array(), *names = json_array();
+	char *out;
+
+	for (size_t i = 0; i < si->nlayers; i++)
+		json_array_append_new(chain, json_string(si->layers[i].chainid));
+	for (size_t i = 0; i < si->nnames; i++)
+		json_array_append_new(names, json_string(si->names[i]));
+	json_object_set_new(o, "id", json_string(si->id));
+	json_object_set_new(o, "manifestDigest", json_string(si->manifest_digest));
+	json_object_set_new(o, "chainIDs", chain);
+	json_object_set_new(o, "names", names);
+	json_object_set_new(o, "pulledAt", json_integer(si->pulled_at));
+	json_object_set_new(o, "pins", json_integer(si->pins));
+	if (si->config != NULL && si->config_len <= VERBOSE_CONFIG_MAX) {
+		json_t *cfg = json_loadb((const char *)si->config, si->config_len, JSON_REJECT_DUPLICATES, NULL);
+		if (cfg != NULL)
+			json_object_set_new(o, "imageSpec", cfg);
+	}
+	if (si->verdict != NULL) {
+		json_t *v = json_loads(si->verdict, 0, NULL);
+		if (v != NULL)
+			json_object_set_new(o, "verdict", v);
+	}
+	out = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	return out;
+}
+
 void images_on_status(struct ipc_chan *ch, struct ipc_msg *m, struct imaged *im)
 {
 	const Cipc__ImgStatus *r = (const Cipc__ImgStatus *)m->pb;
 	Runtime__V1__ImageStatusResponse resp = RUNTIME__V1__IMAGE_STATUS_RESPONSE__INIT;
 	Cipc__ImgStatusAns a = CIPC__IMG_STATUS_ANS__INIT;
+	Runtime__V1__ImageStatusResponse__InfoEntry ie = RUNTIME__V1__IMAGE_STATUS_RESPONSE__INFO_ENTRY__INIT,
+						   *pie = &ie;
 	crisp_err_t err = CRISP_ERR_INIT;
 	struct store_image si;
 	struct img_holder h;
 	bool have = false;
+	char *info = NULL;
 
 	memset(&si, 0, sizeof si);
 	memset(&h, 0, sizeof h);
@@ -536,10 +576,19 @@ void images_on_status(struct ipc_chan *ch, struct ipc_msg *m, struct imaged *im)
 			return;
 		}
 		resp.image = &h.img;
+		if (r->req->verbose && (info = image_info_json(&si)) != NULL) {
+			ie.key = "info";
+			ie.value = info;
+			resp.n_info = 1;
+			resp.info = &pie;
+		}
 	}
 	a.resp = &resp;
-	if (ipc_answer(ch, m->hdr.reqid, IPC_IMG_STATUS_ANS, &a.base, -1, &err) < 0)
+	if (ipc_answer(ch, m->hdr.reqid, IPC_IMG_STATUS_ANS, &a.base, -1, &err) < 0) {
 		log_warn("ImageStatus answer: %s", err.msg);
+		answer_error(ch, m, &err, "ImageStatus"); /* never leave frontd waiting */
+	}
+	free(info);
 	if (have) {
 		holder_free(&h);
 		store_image_free(&si);

@@ -81,6 +81,14 @@ def test_pull_status_list(crisp_images, registry, cri):
     # pulling again is quick and changes nothing
     assert pull(c, pb, img.ref) == img.id
     assert layers_dir(c) == [x[7:] for x in chains]
+    # verbose: crisp's own record of the image under "info"
+    import json
+    r = c.image().ImageStatus(pb.ImageStatusRequest(image=pb.ImageSpec(image=img.ref), verbose=True), timeout=10)
+    info = json.loads(r.info["info"])
+    assert info["id"] == img.id and info["chainIDs"] == chains
+    assert info["imageSpec"]["rootfs"]["type"] == "layers" and info["imageSpec"]["os"] == "linux"
+    assert info["manifestDigest"].startswith("sha256:")
+    assert not c.image().ImageStatus(pb.ImageStatusRequest(image=pb.ImageSpec(image=img.ref)), timeout=10).info
     print(f"first pull took {took:.3f}s")
 
 
