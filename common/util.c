@@ -196,3 +196,59 @@ void crisp_hex(const uint8_t *in, size_t len, char *out)
 	}
 	out[2 * len] = '\0';
 }
+
+int crisp_read_regular(int fd, size_t max, const char *what, uint8_t **out, size_t *outlen, crisp_err_t *err)
+{
+	struct stat st;
+	uint8_t *buf;
+	size_t len = 0;
+
+	if (fstat(fd, &st) != 0)
+		return crisp_error(err, CRISP_FAILED_PRECONDITION, errno, "stat %s: %s", what, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return crisp_error(err, CRISP_FAILED_PRECONDITION, 0, "%s is not a regular file", what);
+	if ((uint64_t)st.st_size > max)
+		return crisp_error(err, CRISP_FAILED_PRECONDITION, 0, "%s is larger than %zu bytes", what, max);
+	buf = malloc((size_t)st.st_size + 1);
+	if (buf == NULL)
+		return crisp_error(err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+	for (;;) {
+		/* One byte more than the size: a file that grew is noticed. */
+		ssize_t r = read(fd, buf + len, (size_t)st.st_size + 1 - len);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = errno;
+			free(buf);
+			return crisp_error(err, CRISP_FAILED_PRECONDITION, e, "reading %s: %s", what, strerror(e));
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+		if (len > (size_t)st.st_size) {
+			free(buf);
+			return crisp_error(err, CRISP_FAILED_PRECONDITION, 0, "%s changed while read", what);
+		}
+	}
+	buf[len] = '\0';
+	*out = buf;
+	*outlen = len;
+	return 0;
+}
+
+int crisp_read_path(const char *path, size_t max, const char *label, uint8_t **out, size_t *outlen,
+		    crisp_err_t *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	char what[4200];
+	int rc;
+
+	if (fd < 0)
+		return crisp_error(err, CRISP_FAILED_PRECONDITION, errno, "opening %s %s: %s", label, path,
+				   strerror(errno));
+	snprintf(what, sizeof what, "%s %s", label, path);
+	rc = crisp_read_regular(fd, max, what, out, outlen, err);
+	close(fd);
+	return rc;
+}

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "common/err.h"
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 static inline void cleanup_freep(void *p)
@@ -55,6 +57,15 @@ uint64_t crisp_now_ns(void);
 int crisp_write_all(int fd, const void *buf, size_t len);
 /* Read exactly len bytes; returns 0, or -1 (errno EPIPE on early EOF). */
 int crisp_read_all(int fd, void *buf, size_t len);
+/* The whole regular file open on fd (at most max bytes) into a new
+ * NUL-terminated buffer; what names it in errors ("key file /k.pub").
+ * FAILED_PRECONDITION when it is not a regular file, is larger than max,
+ * cannot be read or grows while read; RESOURCE_EXHAUSTED without memory. */
+int crisp_read_regular(int fd, size_t max, const char *what, uint8_t **out, size_t *outlen, crisp_err_t *err);
+/* The same for a path (opened O_NONBLOCK: a FIFO cannot stall the reader);
+ * label says what it is ("key file"). */
+int crisp_read_path(const char *path, size_t max, const char *label, uint8_t **out, size_t *outlen,
+		    crisp_err_t *err);
 
 /* Set or clear O_NONBLOCK / FD_CLOEXEC. */
 int crisp_set_nonblock(int fd, bool on);

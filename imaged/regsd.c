@@ -559,7 +559,6 @@ static int name_cmp(const void *a, const void *b)
 static int read_file_at(int dfd, const char *name, const char *dir, char **out, size_t *outlen, crisp_err_t *err)
 {
 	cleanup_close int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	struct stat st;
 
 	if (fd < 0) {
 		if (errno == ENOENT) /* removed since readdir (c/image skips it) */
@@ -567,38 +566,10 @@ static int read_file_at(int dfd, const char *name, const char *dir, char **out, 
 		return crisp_error(err, CRISP_FAILED_PRECONDITION, errno, "opening %s/%s: %s", dir, name,
 				   strerror(errno));
 	}
-	if (fstat(fd, &st) != 0)
-		return crisp_error(err, CRISP_FAILED_PRECONDITION, errno, "stat %s/%s: %s", dir, name, strerror(errno));
-	if (!S_ISREG(st.st_mode))
-		return crisp_error(err, CRISP_FAILED_PRECONDITION, 0, "%s/%s is not a regular file", dir, name);
-	if ((uint64_t)st.st_size > REGSD_FILE_MAX)
-		return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "%s/%s is larger than %u bytes", dir, name,
-				   REGSD_FILE_MAX);
-	char *buf = malloc((size_t)st.st_size + 1);
-	size_t len = 0;
-	if (buf == NULL)
-		return crisp_error(err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
-	for (;;) {
-		ssize_t r = read(fd, buf + len, (size_t)st.st_size + 1 - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int e = errno;
-			free(buf);
-			return crisp_error(err, CRISP_FAILED_PRECONDITION, e, "reading %s/%s: %s", dir, name,
-					   strerror(e));
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-		if (len > (size_t)st.st_size) {
-			free(buf);
-			return crisp_error(err, CRISP_FAILED_PRECONDITION, 0, "%s/%s changed while read", dir, name);
-		}
-	}
-	*out = buf;
-	*outlen = len;
-	return 0;
+	char what[PATH_MAX + NAME_MAX + 2];
+
+	snprintf(what, sizeof what, "%s/%s", dir, name);
+	return crisp_read_regular(fd, REGSD_FILE_MAX, what, (uint8_t **)out, outlen, err);
 }
 
 int regsd_load_dir(const char *dir, struct regsd **out, crisp_err_t *err)

@@ -308,43 +308,6 @@ int sigstore_verify_raw(const uint8_t *pem, size_t pem_len, const uint8_t *paylo
 	return rc;
 }
 
-static int read_key_file(const char *path, uint8_t **out, size_t *outlen, crisp_err_t *err)
-{
-	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	struct stat st;
-	size_t len = 0;
-
-	if (fd < 0)
-		return crisp_error(err, CRISP_FAILED_PRECONDITION, errno, "opening key file %s: %s", path,
-				   strerror(errno));
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
-		return crisp_error(err, CRISP_FAILED_PRECONDITION, 0, "key file %s is not a regular file", path);
-	if ((uint64_t)st.st_size > SIGSTORE_KEYFILE_MAX)
-		return crisp_error(err, CRISP_FAILED_PRECONDITION, 0, "key file %s is larger than %u bytes", path,
-				   SIGSTORE_KEYFILE_MAX);
-	uint8_t *buf = xmalloc((size_t)st.st_size + 1);
-	for (;;) {
-		ssize_t r = read(fd, buf + len, (size_t)st.st_size + 1 - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int e = errno;
-			free(buf);
-			return crisp_error(err, CRISP_FAILED_PRECONDITION, e, "reading %s: %s", path, strerror(e));
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-		if (len > (size_t)st.st_size) {
-			free(buf);
-			return crisp_error(err, CRISP_FAILED_PRECONDITION, 0, "key file %s changed while read", path);
-		}
-	}
-	*out = buf;
-	*outlen = len;
-	return 0;
-}
-
 struct keyset {
 	size_t n;
 	EVP_PKEY **k;
@@ -375,7 +338,7 @@ static int keyset_load(const struct sp_requirement *req, struct keyset *ks, cris
 		size_t len = 0;
 		int rc;
 		if (keys->kind == SP_KEYS_PATHS) {
-			if (read_key_file(keys->paths[i], &data, &len, err) != 0)
+			if (crisp_read_path(keys->paths[i], SIGSTORE_KEYFILE_MAX, "key file", &data, &len, err) != 0)
 				goto fail;
 			rc = load_key(data, len, &ks->k[i], &ks->type[i], err);
 			free(data);

@@ -199,49 +199,6 @@ static void rm_rf(const char *path)
 	(void)nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static int read_bounded(const char *path, size_t max, uint8_t **out, size_t *outlen, crisp_err_t *err)
-{
-	cleanup_close int fd = -1;
-	struct stat st;
-	uint8_t *buf;
-	size_t len = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0)
-		return crisp_error(err, CRISP_FAILED_PRECONDITION, errno, "opening key file %s: %s", path,
-				   strerror(errno));
-	if (fstat(fd, &st) != 0)
-		return crisp_error(err, CRISP_FAILED_PRECONDITION, errno, "stat %s: %s", path, strerror(errno));
-	if (!S_ISREG(st.st_mode))
-		return crisp_error(err, CRISP_FAILED_PRECONDITION, 0, "key file %s is not a regular file", path);
-	if ((uint64_t)st.st_size > max)
-		return crisp_error(err, CRISP_FAILED_PRECONDITION, 0, "key file %s is larger than %zu bytes", path,
-				   max);
-	buf = malloc((size_t)st.st_size + 1);
-	if (buf == NULL)
-		return crisp_error(err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
-	for (;;) {
-		ssize_t r = read(fd, buf + len, (size_t)st.st_size + 1 - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int e = errno;
-			free(buf);
-			return crisp_error(err, CRISP_FAILED_PRECONDITION, e, "reading %s: %s", path, strerror(e));
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-		if (len > (size_t)st.st_size) { /* grew while we read */
-			free(buf);
-			return crisp_error(err, CRISP_FAILED_PRECONDITION, 0, "key file %s changed while read", path);
-		}
-	}
-	*out = buf;
-	*outlen = len;
-	return 0;
-}
-
 struct keyring {
 	char dir[PATH_MAX];
 	gpgme_ctx_t ctx;
@@ -383,7 +340,7 @@ static int keyring_load(struct keyring *k, const struct sp_requirement *req, cri
 			uint8_t *buf = NULL;
 			size_t len = 0;
 			int rc;
-			if (read_bounded(req->keys.paths[i], SIG_KEYFILE_MAX, &buf, &len, err) != 0)
+			if (crisp_read_path(req->keys.paths[i], SIG_KEYFILE_MAX, "key file", &buf, &len, err) != 0)
 				return -1;
 			rc = keyring_import(k, buf, len, req->keys.paths[i], err);
 			free(buf);

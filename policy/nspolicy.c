@@ -150,37 +150,17 @@ static int load(const char *path, bool namespaced, struct nsp_handle **out, cris
 	struct stat st;
 	uint8_t *buf;
 	size_t len = 0;
+	char what[PATH_MAX + 32];
 
 	if (fd < 0)
 		return crisp_error(err, CRISP_FAILED_PRECONDITION, errno, "signature policy %s: %s", path,
 				   strerror(errno));
-	if (fstat(fd, &st) != 0)
-		return crisp_error(err, CRISP_FAILED_PRECONDITION, errno, "signature policy %s: %s", path,
-				   strerror(errno));
-	if (!S_ISREG(st.st_mode))
-		return crisp_error(err, CRISP_FAILED_PRECONDITION, 0, "signature policy %s is not a regular file", path);
-	if ((uint64_t)st.st_size > SP_POLICY_MAX_BYTES)
-		return crisp_error(err, CRISP_FAILED_PRECONDITION, 0, "signature policy %s is larger than %u bytes", path,
-				   SP_POLICY_MAX_BYTES);
-	buf = xmalloc((size_t)st.st_size + 1);
-	for (;;) {
-		ssize_t r = read(fd, buf + len, (size_t)st.st_size + 1 - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int e = errno;
-			free(buf);
-			return crisp_error(err, CRISP_FAILED_PRECONDITION, e, "reading signature policy %s: %s", path,
-					   strerror(e));
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-		if (len > (size_t)st.st_size) {
-			free(buf);
-			return crisp_error(err, CRISP_FAILED_PRECONDITION, 0, "signature policy %s changed while read",
-					   path);
-		}
+	snprintf(what, sizeof what, "signature policy %s", path);
+	if (crisp_read_regular(fd, SP_POLICY_MAX_BYTES, what, &buf, &len, err) < 0)
+		return -1;
+	if (fstat(fd, &st) != 0) {
+		free(buf);
+		return crisp_error(err, CRISP_FAILED_PRECONDITION, errno, "%s: %s", what, strerror(errno));
 	}
 	struct nsp_handle *h = xcalloc(1, sizeof *h);
 	h->refs = 1;
