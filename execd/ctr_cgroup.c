@@ -6,6 +6,7 @@
  * or a systemd slice name ("kubepods-besteffort.slice", expanded as
  * systemd does); empty means "/crisp".
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -60,7 +61,8 @@ static int parent_path(const char *parent, char *out, size_t n, crisp_err_t *err
 	return 0;
 }
 
-int ctr_cgroup_paths(const char *parent, const char *id, struct ctr_cg *cg, crisp_err_t *err)
+/* <hierarchy><parent>[/crisp-<id>] in every hierarchy (id NULL: the parent). */
+static int cg_paths(const char *parent, const char *id, struct ctr_cg *cg, crisp_err_t *err)
 {
 	char pp[1024];
 
@@ -69,7 +71,8 @@ int ctr_cgroup_paths(const char *parent, const char *id, struct ctr_cg *cg, cris
 		return -1;
 	cg->v2 = is_v2();
 	if (cg->v2) {
-		if ((size_t)snprintf(cg->dir[0], sizeof cg->dir[0], CG_ROOT "%s/crisp-%s", pp, id) >= sizeof cg->dir[0])
+		if ((size_t)snprintf(cg->dir[0], sizeof cg->dir[0], CG_ROOT "%s%s%s", pp, id ? "/crisp-" : "",
+				     id ? id : "") >= sizeof cg->dir[0])
 			return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "cgroup path too long");
 		cg->n = 1;
 		return 0;
@@ -90,16 +93,38 @@ int ctr_cgroup_paths(const char *parent, const char *id, struct ctr_cg *cg, cris
 				dup = true;
 		if (dup)
 			continue;
-		if (strlen(real) + strlen(pp) + strlen(id) + 8 > sizeof cg->dir[0])
+		if (strlen(real) + strlen(pp) + (id ? strlen(id) : 0) + 8 > sizeof cg->dir[0])
 			return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "cgroup path too long");
 		memcpy(cg->dir[cg->n], real, strlen(real) + 1);
 		strcat(cg->dir[cg->n], pp);
-		strcat(cg->dir[cg->n], "/crisp-");
-		strcat(cg->dir[cg->n], id);
+		if (id) {
+			strcat(cg->dir[cg->n], "/crisp-");
+			strcat(cg->dir[cg->n], id);
+		}
 		snprintf(cg->ctrl[cg->n], sizeof cg->ctrl[0], "%s", v1_ctrls[i]);
 		cg->n++;
 	}
 	return 0;
+}
+
+int ctr_cgroup_paths(const char *parent, const char *id, struct ctr_cg *cg, crisp_err_t *err)
+{
+	return cg_paths(parent, id, cg, err);
+}
+
+int ctr_cgroup_parent_paths(const char *parent, struct ctr_cg *cg, crisp_err_t *err)
+{
+	return cg_paths(parent, NULL, cg, err);
+}
+
+bool ctr_cgroup_exists(const struct ctr_cg *cg)
+{
+	struct stat st;
+
+	for (int i = 0; i < cg->n; i++)
+		if (stat(cg->dir[i], &st) < 0 || !S_ISDIR(st.st_mode))
+			return false;
+	return cg->n > 0;
 }
 
 static int write_str(const char *dir, const char *file, const char *val)
@@ -275,4 +300,47 @@ void ctr_cgroup_stats(const struct ctr_cg *cg, struct ctr_cg_stats *s)
 		s->mem_usage = m > 0 ? (uint64_t)m : 0;
 		s->mem_working_set = m > 0 ? (uint64_t)(inact > 0 && inact < m ? m - inact : m) : 0;
 	}
+}
+
+/* Lines of <dir>/cgroup.procs in dir and its sub-cgroups (depth-bounded). */
+static uint64_t count_procs(const char *dir, int depth)
+{
+	char path[PATH_MAX + 64], buf[8192];
+	uint64_t n = 0;
+	ssize_t r;
+	int fd;
+
+	snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+		while ((r = read(fd, buf, sizeof buf)) > 0)
+			for (ssize_t i = 0; i < r; i++)
+				n += buf[i] == '\n';
+		close(fd);
+	}
+	if (depth <= 0)
+		return n;
+	DIR *d = opendir(dir);
+	if (d == NULL)
+		return n;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_type != DT_DIR || e->d_name[0] == '.')
+			continue;
+		if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= PATH_MAX)
+			continue;
+		n += count_procs(path, depth - 1);
+	}
+	closedir(d);
+	return n;
+}
+
+uint64_t ctr_cgroup_procs(const struct ctr_cg *cg)
+{
+	const char *d = cg->v2 ? cg->dir[0] : find_dir(cg, "/pids");
+	long long v;
+
+	if (d != NULL && (v = read_ll(d, "pids.current", NULL)) >= 0)
+		return (uint64_t)v;
+	/* no pids controller: count the member processes */
+	return cg->n > 0 ? count_procs(cg->dir[0], 3) : 0;
 }

@@ -34,4 +34,12 @@ void ctr_cgroup_remove(const struct ctr_cg *cg);
 bool ctr_cgroup_oom_killed(const struct ctr_cg *cg);
 void ctr_cgroup_stats(const struct ctr_cg *cg, struct ctr_cg_stats *s);
 
+/* The parent's own cgroup in every hierarchy (a pod's cgroup_parent). */
+int ctr_cgroup_parent_paths(const char *parent, struct ctr_cg *cg, crisp_err_t *err);
+/* Every hierarchy's directory exists. */
+bool ctr_cgroup_exists(const struct ctr_cg *cg);
+/* Tasks in the cgroup and below: pids.current, else the member processes
+ * counted from cgroup.procs (depth-bounded walk). */
+uint64_t ctr_cgroup_procs(const struct ctr_cg *cg);
+
 #endif

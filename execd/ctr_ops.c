@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "execd/ctr_internal.h"
+#include "execd/ctr_podstats.h"
 #include "frontd/validate.h"
 #include "ipc/loop.h"
 
@@ -539,14 +540,310 @@ out:
 		state_ctr_list_free(v, n);
 }
 
+/* ---- pod stats ---- */
+
+struct podstats_buf {
+	Runtime__V1__PodSandboxStats st;
+	Runtime__V1__PodSandboxAttributes attr;
+	Runtime__V1__PodSandboxMetadata md;
+	Runtime__V1__LinuxPodSandboxStats lx;
+	Runtime__V1__CpuUsage cpu;
+	Runtime__V1__MemoryUsage mem;
+	Runtime__V1__ProcessUsage proc;
+	Runtime__V1__NetworkUsage net;
+	Runtime__V1__UInt64Value cpu_total, mem_ws, mem_usage, nproc;
+	struct podnet_if ifs[PODNET_IFS_MAX];
+	Runtime__V1__NetworkInterfaceUsage ifu[PODNET_IFS_MAX];
+	Runtime__V1__NetworkInterfaceUsage *pifu[PODNET_IFS_MAX];
+	Runtime__V1__UInt64Value ifv[PODNET_IFS_MAX][4];
+	struct stats_buf *cs;
+	Runtime__V1__ContainerStats **pcs;
+	size_t ncs;
+	struct state_ctr **records; /* the pod's containers: cs points into them */
+	size_t nrecords;
+	void *labels, *ann;
+};
+
+static void podstats_free(struct podstats_buf *s)
+{
+	for (size_t i = 0; s->cs && i < s->ncs; i++)
+		stats_free(&s->cs[i]);
+	free(s->cs);
+	free(s->pcs);
+	pods_kv_free(s->labels);
+	pods_kv_free(s->ann);
+	if (s->records)
+		state_ctr_list_free(s->records, s->nrecords);
+	s->records = NULL;
+	s->nrecords = 0;
+	s->cs = NULL;
+	s->pcs = NULL;
+	s->labels = s->ann = NULL;
+	s->ncs = 0;
+}
+
+/*
+ * The pod's own cgroup when it has one: a cgroup_parent that no other pod
+ * uses (kubelet gives each pod its own, kubepods/<qos>/pod<uid>), which then
+ * also counts what exited containers used.  Otherwise (none given: the
+ * shared default) the sum of its containers' cgroups.
+ */
+static bool pod_cgroup(const struct state_pod *pod, struct state_pod *const *all, size_t nall, struct ctr_cg *cg)
+{
+	crisp_err_t err = CRISP_ERR_INIT;
+
+	if (pod->cgroup_parent == NULL || pod->cgroup_parent[0] == '\0')
+		return false;
+	for (size_t i = 0; i < nall; i++)
+		if (strcmp(all[i]->id, pod->id) != 0 && all[i]->cgroup_parent &&
+		    strcmp(all[i]->cgroup_parent, pod->cgroup_parent) == 0)
+			return false;
+	return ctr_cgroup_parent_paths(pod->cgroup_parent, cg, &err) == 0 && ctr_cgroup_exists(cg);
+}
+
+static void podstats_net(const struct state_pod *pod, struct podstats_buf *s, int64_t now)
+{
+	crisp_err_t err = CRISP_ERR_INIT;
+	int n;
+
+	/* host-network pods report no network, as CRI-O and containerd */
+	if ((pod->flags & STATE_POD_HOST_NET) || pod->state != POD_READY || pod->netns_path == NULL ||
+	    pod->netns_path[0] == '\0')
+		return;
+	if ((n = podnet_read(pod->netns_path, s->ifs, PODNET_IFS_MAX, &err)) < 0) {
+		log_warn("pod %.12s: network stats: %s", pod->id, err.msg);
+		return;
+	}
+	runtime__v1__network_usage__init(&s->net);
+	s->net.timestamp = now;
+	for (int i = 0; i < n; i++) {
+		Runtime__V1__NetworkInterfaceUsage *u = &s->ifu[i];
+		runtime__v1__network_interface_usage__init(u);
+		for (int k = 0; k < 4; k++)
+			runtime__v1__uint64_value__init(&s->ifv[i][k]);
+		u->name = s->ifs[i].name;
+		s->ifv[i][0].value = s->ifs[i].rx_bytes;
+		s->ifv[i][1].value = s->ifs[i].rx_errors;
+		s->ifv[i][2].value = s->ifs[i].tx_bytes;
+		s->ifv[i][3].value = s->ifs[i].tx_errors;
+		u->rx_bytes = &s->ifv[i][0];
+		u->rx_errors = &s->ifv[i][1];
+		u->tx_bytes = &s->ifv[i][2];
+		u->tx_errors = &s->ifv[i][3];
+		s->pifu[i] = u;
+		if (strcmp(u->name, "eth0") == 0)
+			s->net.default_interface = u;
+	}
+	s->net.n_interfaces = (size_t)n;
+	s->net.interfaces = s->pifu;
+	s->lx.network = &s->net;
+}
+
+/* Fill s for pod (all: every pod, to tell whether its cgroup is its own);
+ * -1 with err on failure, s freed by podstats_free either way. */
+static int podstats_fill(struct execd *x, const struct state_pod *pod, struct state_pod *const *all, size_t nall,
+			 struct podstats_buf *s, crisp_err_t *err)
+{
+	struct state_ctr_filter f = { .state = -1, .cri_state = -1, .pod_id = pod->id };
+	struct state_ctr **v = NULL;
+	size_t n = 0;
+	struct ctr_cg cg;
+	struct ctr_cg_stats sum, cs;
+	uint64_t nproc = 0;
+	bool own;
+	struct timespec ts;
+
+	runtime__v1__pod_sandbox_stats__init(&s->st);
+	runtime__v1__pod_sandbox_attributes__init(&s->attr);
+	runtime__v1__pod_sandbox_metadata__init(&s->md);
+	runtime__v1__linux_pod_sandbox_stats__init(&s->lx);
+	runtime__v1__cpu_usage__init(&s->cpu);
+	runtime__v1__memory_usage__init(&s->mem);
+	runtime__v1__process_usage__init(&s->proc);
+	runtime__v1__uint64_value__init(&s->cpu_total);
+	runtime__v1__uint64_value__init(&s->mem_ws);
+	runtime__v1__uint64_value__init(&s->mem_usage);
+	runtime__v1__uint64_value__init(&s->nproc);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t now = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+
+	s->md.name = pod->name;
+	s->md.namespace_ = pod->namespace;
+	s->md.uid = pod->uid;
+	s->md.attempt = pod->attempt;
+	s->attr.id = (char *)pod->id;
+	s->attr.metadata = &s->md;
+	s->labels = pods_kv_entries(&pod->labels);
+	s->ann = pods_kv_entries(&pod->annotations);
+	if (s->labels == NULL || s->ann == NULL)
+		return crisp_error(err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "execd");
+	s->attr.n_labels = pod->labels.n;
+	s->attr.labels = s->labels;
+	s->attr.n_annotations = pod->annotations.n;
+	s->attr.annotations = s->ann;
+
+	if (state_ctr_list(x->pods.st, &f, &v, &n, err) < 0)
+		return -1;
+	s->records = v; /* freed with s */
+	s->nrecords = n;
+	memset(&sum, 0, sizeof sum);
+	own = pod_cgroup(pod, all, nall, &cg);
+	if (own) {
+		ctr_cgroup_stats(&cg, &sum);
+		nproc = ctr_cgroup_procs(&cg);
+	}
+	s->cs = calloc(n + 1, sizeof *s->cs);
+	s->pcs = calloc(n + 1, sizeof *s->pcs);
+	if (s->cs == NULL || s->pcs == NULL)
+		return crisp_error(err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "execd");
+	for (size_t i = 0; i < n; i++) {
+		crisp_err_t e2 = CRISP_ERR_INIT;
+		if (!own && ctr_cgroups(x, v[i]->id, &cg, &e2) == 0) {
+			ctr_cgroup_stats(&cg, &cs);
+			sum.cpu_ns += cs.cpu_ns;
+			sum.mem_usage += cs.mem_usage;
+			sum.mem_working_set += cs.mem_working_set;
+			nproc += ctr_cgroup_procs(&cg);
+		}
+		if (v[i]->state != CTR_RUNNING)
+			continue;
+		if (stats_fill(x, v[i], &s->cs[s->ncs]) < 0) {
+			stats_free(&s->cs[s->ncs]);
+			return crisp_error(err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "execd");
+		}
+		s->pcs[s->ncs] = &s->cs[s->ncs].st;
+		s->ncs++;
+	}
+	/* the pod's pid 1 (shared PID namespace) lives outside every cgroup */
+	if (pod->infra_pid > 0 && ctr_proc_start(pod->infra_pid) == pod->infra_start)
+		nproc++;
+
+	s->cpu_total.value = sum.cpu_ns;
+	s->cpu.timestamp = now;
+	s->cpu.usage_core_nano_seconds = &s->cpu_total;
+	s->mem_ws.value = sum.mem_working_set;
+	s->mem_usage.value = sum.mem_usage;
+	s->mem.timestamp = now;
+	s->mem.working_set_bytes = &s->mem_ws;
+	s->mem.usage_bytes = &s->mem_usage;
+	s->nproc.value = nproc;
+	s->proc.timestamp = now;
+	s->proc.process_count = &s->nproc;
+	s->lx.cpu = &s->cpu;
+	s->lx.memory = &s->mem;
+	s->lx.process = &s->proc;
+	s->lx.n_containers = s->ncs;
+	s->lx.containers = s->pcs;
+	podstats_net(pod, s, now);
+	s->st.attributes = &s->attr;
+	s->st.linux = &s->lx;
+	return 0;
+}
+
 void ctrs_on_pod_stats(struct ipc_chan *ch, struct ipc_msg *m, struct execd *x)
 {
-	(void)x;
-	execd_unimplemented(ch, m, "PodSandboxStats");
+	Cipc__PodStats *w = (Cipc__PodStats *)m->pb;
+	crisp_err_t err = CRISP_ERR_INIT;
+	struct state_pod_filter all_f = { .state = -1, .cri_state = -1 };
+	struct state_pod *pod = NULL, **all = NULL;
+	size_t nall = 0;
+	struct podstats_buf *s = NULL;
+
+	if (w->req == NULL || cri_validate(&w->req->base, &err) < 0) {
+		if (w->req == NULL)
+			crisp_error(&err, CRISP_INVALID_ARGUMENT, 0, "PodSandboxStats: no request");
+		goto refuse;
+	}
+	if (w->req->pod_sandbox_id == NULL || w->req->pod_sandbox_id[0] == '\0') {
+		crisp_error(&err, CRISP_INVALID_ARGUMENT, 0, "PodSandboxStats: no pod sandbox id");
+		goto refuse;
+	}
+	if (state_pod_get(x->pods.st, w->req->pod_sandbox_id, &pod, &err) < 0 ||
+	    state_pod_list(x->pods.st, &all_f, &all, &nall, &err) < 0)
+		goto refuse;
+	if ((s = calloc(1, sizeof *s)) == NULL) {
+		crisp_error(&err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "execd");
+		goto refuse;
+	}
+	if (podstats_fill(x, pod, all, nall, s, &err) < 0)
+		goto refuse;
+	Cipc__PodStatsAns a = CIPC__POD_STATS_ANS__INIT;
+	Runtime__V1__PodSandboxStatsResponse rs = RUNTIME__V1__POD_SANDBOX_STATS_RESPONSE__INIT;
+	rs.stats = &s->st;
+	a.resp = &rs;
+	pods_answer(ch, m->hdr.reqid, IPC_POD_STATS_ANS, &a.base);
+	goto out;
+refuse:
+	ctr_answer_error(ch, m->hdr.reqid, &err);
+out:
+	if (s)
+		podstats_free(s);
+	free(s);
+	if (all)
+		state_pod_list_free(all, nall);
+	state_pod_free(pod);
 }
 
 void ctrs_on_pod_list_stats(struct ipc_chan *ch, struct ipc_msg *m, struct execd *x)
 {
-	(void)x;
-	execd_unimplemented(ch, m, "ListPodSandboxStats");
+	Cipc__PodListStats *w = (Cipc__PodListStats *)m->pb;
+	crisp_err_t err = CRISP_ERR_INIT;
+	/* only READY pods, as containerd */
+	struct state_pod_filter f = { .state = POD_READY, .cri_state = -1 };
+	struct state_pod_filter all_f = { .state = -1, .cri_state = -1 };
+	struct state_kv *sel = NULL;
+	struct state_pod **v = NULL, **all = NULL;
+	size_t n = 0, nall = 0, nfilled = 0;
+	struct podstats_buf *s = NULL;
+	Runtime__V1__PodSandboxStats **ps = NULL;
+
+	if (w->req == NULL || cri_validate(&w->req->base, &err) < 0) {
+		if (w->req == NULL)
+			crisp_error(&err, CRISP_INVALID_ARGUMENT, 0, "ListPodSandboxStats: no request");
+		goto refuse;
+	}
+	if (w->req->filter) {
+		const Runtime__V1__PodSandboxStatsFilter *rf = w->req->filter;
+		f.id = rf->id && rf->id[0] ? rf->id : NULL;
+		if (rf->n_label_selector) {
+			if ((sel = pods_selector((void *const *)rf->label_selector, rf->n_label_selector)) == NULL)
+				goto oom;
+			f.selector = sel;
+			f.nselector = rf->n_label_selector;
+		}
+	}
+	if (state_pod_list(x->pods.st, &f, &v, &n, &err) < 0 ||
+	    state_pod_list(x->pods.st, &all_f, &all, &nall, &err) < 0)
+		goto refuse;
+	s = calloc(n + 1, sizeof *s);
+	ps = calloc(n + 1, sizeof *ps);
+	if (s == NULL || ps == NULL)
+		goto oom;
+	for (size_t i = 0; i < n; i++) {
+		nfilled = i + 1;
+		if (podstats_fill(x, v[i], all, nall, &s[i], &err) < 0)
+			goto refuse;
+		ps[i] = &s[i].st;
+	}
+	Cipc__PodListStatsAns a = CIPC__POD_LIST_STATS_ANS__INIT;
+	Runtime__V1__ListPodSandboxStatsResponse rs = RUNTIME__V1__LIST_POD_SANDBOX_STATS_RESPONSE__INIT;
+	rs.n_stats = n;
+	rs.stats = ps;
+	a.resp = &rs;
+	pods_answer(ch, m->hdr.reqid, IPC_POD_LIST_STATS_ANS, &a.base);
+	goto out;
+oom:
+	crisp_error(&err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "execd");
+refuse:
+	ctr_answer_error(ch, m->hdr.reqid, &err);
+out:
+	for (size_t i = 0; s && i < nfilled; i++)
+		podstats_free(&s[i]);
+	free(s);
+	free(ps);
+	free(sel);
+	if (v)
+		state_pod_list_free(v, n);
+	if (all)
+		state_pod_list_free(all, nall);
 }

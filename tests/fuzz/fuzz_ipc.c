@@ -106,7 +106,9 @@ static void setup(void)
 		/* The receiving end handles everything it may receive. */
 		for (size_t t = 0; t < IPC_NTYPES; t++) {
 			const struct ipc_msgdef *d = ipc_msgdef_at(t);
-			if ((d->receivers & (1u << p->self)) && !ipc_type_is_answer(d->type))
+			/* CANCEL is ipc's own (ipc_watch_cancel): no role handles it */
+			if ((d->receivers & (1u << p->self)) && !ipc_type_is_answer(d->type) &&
+			    d->type != IPC_CANCEL)
 				p->handlers[nh++] = (struct ipc_handler){ d->type, noop_handler };
 		}
 		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
