@@ -13,6 +13,17 @@
  * to what it must be).  Prints one summary line per method: p50, p99, max
  * in microseconds and calls per second.  Exit status 1 on any error; slow
  * numbers are not an error.
+ *
+ * Then, unless BENCH_POD_ITERS is 0, RunPodSandbox/StopPodSandbox/
+ * RemovePodSandbox (BENCH_POD_ITERS, default 50).  With BENCH_IMAGE (a
+ * pullable image with /bin/busybox and /bin/sh) and BENCH_LOGDIR (an
+ * absolute directory for the pod's CRI logs), BENCH_ITERS (default 30)
+ * times each: PullImage cold (after RemoveImage, which answers once execd
+ * has deleted the unpacked layers) and warm, ImageStatus and ListImages
+ * (ten times as many), then in one pod Create/Start/Stop/RemoveContainer
+ * and ExecSync; with BENCH_CRISPD_PID, the VmRSS of crispd, of its
+ * children (the roles) and of one container monitor while that container
+ * runs.  Everything it creates it removes.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -21,6 +32,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <dirent.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -268,7 +281,7 @@ static void client_init(struct client *c, const char *path)
 /* One unary call; the response message (without its prefix) in k->body. */
 static void call(struct client *c, struct call *k, const char *path, const uint8_t *msg, size_t len)
 {
-	static uint8_t reqbuf[5 + 256];
+	static uint8_t reqbuf[5 + 16384];
 	nghttp2_nv nva[] = {
 		NV(":method", "POST"), NV(":scheme", "http"), NV(":path", path),
 		NV(":authority", "localhost"), NV("content-type", "application/grpc"),
@@ -477,6 +490,461 @@ static void bench_pods(struct client *c, long iters)
 	fflush(stdout);
 }
 
+/* ---- images, containers, memory ---- */
+
+/* One call of a packed request, timed; dies unless it succeeded.  The
+ * answer (without its prefix) is at *m, *mlen bytes, until the next call. */
+static uint64_t rpc(struct client *c, struct call *k, const char *path, const ProtobufCMessage *rq,
+		    const char *what, const uint8_t **m, size_t *mlen)
+{
+	size_t n, ml;
+	uint8_t *b = pack(rq, &n);
+	const uint8_t *mm;
+	uint64_t t = now_ns();
+
+	call(c, k, path, b, n);
+	t = now_ns() - t;
+	free(b);
+	mm = check_ok(k, what, &ml);
+	if (m != NULL)
+		*m = mm;
+	if (mlen != NULL)
+		*mlen = ml;
+	return t;
+}
+
+static uint64_t *lat_new(long n)
+{
+	uint64_t *v = calloc((size_t)n, sizeof *v);
+
+	if (v == NULL)
+		die("out of memory");
+	return v;
+}
+
+/* One summary line: milliseconds, or microseconds for the fast calls. */
+static void report(const char *name, uint64_t *lat, long n, bool us)
+{
+	double d = us ? 1.0 : 1e3;
+
+	qsort(lat, (size_t)n, sizeof *lat, cmp_u64);
+	printf("%-24s %ld iterations: p50 %.*f %s, p99 %.*f %s, max %.*f %s\n", name, n, us ? 1 : 2,
+	       pct(lat, n, 50) / d, us ? "us" : "ms", us ? 1 : 2, pct(lat, n, 99) / d, us ? "us" : "ms",
+	       us ? 1 : 2, pct(lat, n, 100) / d, us ? "us" : "ms");
+	fflush(stdout);
+	free(lat);
+}
+
+#define RT "/runtime.v1.RuntimeService/"
+#define IM "/runtime.v1.ImageService/"
+
+static uint64_t pull(struct client *c, struct call *k, const char *ref)
+{
+	Runtime__V1__ImageSpec spec = RUNTIME__V1__IMAGE_SPEC__INIT;
+	Runtime__V1__PullImageRequest rq = RUNTIME__V1__PULL_IMAGE_REQUEST__INIT;
+	Runtime__V1__PullImageResponse *r;
+	const uint8_t *m;
+	size_t ml;
+	uint64_t t;
+
+	spec.image = (char *)ref;
+	rq.image = &spec;
+	t = rpc(c, k, IM "PullImage", &rq.base, "PullImage", &m, &ml);
+	r = runtime__v1__pull_image_response__unpack(NULL, ml, m);
+	if (r == NULL || strncmp(r->image_ref, "sha256:", 7) != 0)
+		die("PullImage: unexpected answer");
+	runtime__v1__pull_image_response__free_unpacked(r, NULL);
+	return t;
+}
+
+/* Cold pulls (RemoveImage first: manifest, config, blobs and unpacked
+ * layers absent), warm pulls (image present; resolved and the policy
+ * decided again), ImageStatus, ListImages.  Leaves the image pulled. */
+static void bench_images(struct client *c, const char *ref, long iters)
+{
+	static struct call k;
+	long fast = iters * 10;
+	uint64_t *cold = lat_new(iters), *warm = lat_new(iters), *st = lat_new(fast), *ls = lat_new(fast);
+	Runtime__V1__ImageSpec spec = RUNTIME__V1__IMAGE_SPEC__INIT;
+	Runtime__V1__RemoveImageRequest xq = RUNTIME__V1__REMOVE_IMAGE_REQUEST__INIT;
+	Runtime__V1__ImageStatusRequest sq = RUNTIME__V1__IMAGE_STATUS_REQUEST__INIT;
+	Runtime__V1__ListImagesRequest lq = RUNTIME__V1__LIST_IMAGES_REQUEST__INIT;
+	const uint8_t *m;
+	size_t ml;
+
+	spec.image = (char *)ref;
+	xq.image = &spec;
+	sq.image = &spec;
+	for (long i = 0; i < iters; i++) {
+		Runtime__V1__ImageStatusResponse *r;
+
+		rpc(c, &k, IM "RemoveImage", &xq.base, "RemoveImage", NULL, NULL);
+		rpc(c, &k, IM "ImageStatus", &sq.base, "ImageStatus", &m, &ml);
+		r = runtime__v1__image_status_response__unpack(NULL, ml, m);
+		if (r == NULL || r->image != NULL)
+			die("ImageStatus: image still present after RemoveImage");
+		runtime__v1__image_status_response__free_unpacked(r, NULL);
+		cold[i] = pull(c, &k, ref);
+	}
+	for (long i = 0; i < iters; i++)
+		warm[i] = pull(c, &k, ref);
+	for (long i = 0; i < fast; i++) {
+		Runtime__V1__ImageStatusResponse *r;
+
+		st[i] = rpc(c, &k, IM "ImageStatus", &sq.base, "ImageStatus", &m, &ml);
+		r = runtime__v1__image_status_response__unpack(NULL, ml, m);
+		if (r == NULL || r->image == NULL || r->image->size == 0)
+			die("ImageStatus: image not found or unexpected answer");
+		runtime__v1__image_status_response__free_unpacked(r, NULL);
+	}
+	for (long i = 0; i < fast; i++) {
+		Runtime__V1__ListImagesResponse *r;
+
+		ls[i] = rpc(c, &k, IM "ListImages", &lq.base, "ListImages", &m, &ml);
+		r = runtime__v1__list_images_response__unpack(NULL, ml, m);
+		if (r == NULL || r->n_images < 1)
+			die("ListImages: image not listed or unexpected answer");
+		runtime__v1__list_images_response__free_unpacked(r, NULL);
+	}
+	report("PullImage (cold)", cold, iters, false);
+	report("PullImage (warm)", warm, iters, false);
+	report("ImageStatus", st, fast, true);
+	report("ListImages", ls, fast, true);
+}
+
+/* VmRSS of a process in kB, and its name (comm); -1 if it is gone. */
+static long rss_kb(pid_t pid, char *comm, size_t commsz)
+{
+	char p[64], line[256];
+	FILE *f;
+	long kb = -1;
+
+	snprintf(p, sizeof p, "/proc/%d/comm", (int)pid);
+	if ((f = fopen(p, "r")) == NULL)
+		return -1;
+	if (fgets(comm, (int)commsz, f) == NULL)
+		comm[0] = '\0';
+	comm[strcspn(comm, "\n")] = '\0';
+	fclose(f);
+	snprintf(p, sizeof p, "/proc/%d/status", (int)pid);
+	if ((f = fopen(p, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+static pid_t ppid_of(pid_t pid)
+{
+	char p[64], buf[512], *e;
+	FILE *f;
+	int pp = -1;
+
+	snprintf(p, sizeof p, "/proc/%d/stat", (int)pid);
+	if ((f = fopen(p, "r")) == NULL)
+		return -1;
+	if (fgets(buf, sizeof buf, f) != NULL && (e = strrchr(buf, ')')) != NULL)
+		sscanf(e + 1, " %*c %d", &pp);
+	fclose(f);
+	return pp;
+}
+
+/* argv[1] == "--container-monitor" and argv[2] == the container id. */
+static bool is_monitor_of(pid_t pid, const char *cid)
+{
+	char p[64], buf[512];
+	FILE *f;
+	size_t n;
+	const char *a1, *a2;
+
+	snprintf(p, sizeof p, "/proc/%d/cmdline", (int)pid);
+	if ((f = fopen(p, "r")) == NULL)
+		return false;
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	a1 = buf + strlen(buf) + 1;
+	if (a1 >= buf + n)
+		return false;
+	a2 = a1 + strlen(a1) + 1;
+	return a2 < buf + n && strcmp(a1, "--container-monitor") == 0 && strcmp(a2, cid) == 0;
+}
+
+/* RSS of crispd, of each of its children (the roles), and of the monitor
+ * of container cid. */
+static void report_memory(pid_t crispd, const char *cid)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	char comm[64];
+	long kb, total;
+	int roles = 0, monitors = 0;
+
+	if (d == NULL)
+		die("opendir /proc: %s", strerror(errno));
+	if ((kb = rss_kb(crispd, comm, sizeof comm)) < 0)
+		die("crispd %d is gone", (int)crispd);
+	printf("RSS %-20s pid %-7d %6ld kB\n", comm, (int)crispd, kb);
+	total = kb;
+	while ((de = readdir(d)) != NULL) {
+		pid_t pid = (pid_t)atoi(de->d_name);
+
+		if (pid <= 0)
+			continue;
+		if (ppid_of(pid) == crispd) {
+			if ((kb = rss_kb(pid, comm, sizeof comm)) < 0)
+				continue;
+			printf("RSS %-20s pid %-7d %6ld kB\n", comm, (int)pid, kb);
+			total += kb;
+			roles++;
+		} else if (is_monitor_of(pid, cid)) {
+			if ((kb = rss_kb(pid, comm, sizeof comm)) < 0)
+				continue;
+			printf("RSS %-20s pid %-7d %6ld kB (comm %s, container %.12s, parent pid %d)\n",
+			       "container monitor", (int)pid, kb, comm, cid, (int)ppid_of(pid));
+			monitors++;
+		}
+	}
+	closedir(d);
+	printf("RSS crispd + roles total          %6ld kB\n", total);
+	fflush(stdout);
+	if (roles != 4)
+		die("found %d children of crispd %d, not 4 roles", roles, (int)crispd);
+	if (monitors != 1)
+		die("found %d monitors of container %.12s, not 1", monitors, cid);
+}
+
+/* A container config in the pod: the busybox image, its own PID
+ * namespace, its CRI log below the pod's log directory. */
+struct ctr {
+	Runtime__V1__ContainerMetadata md;
+	Runtime__V1__ImageSpec image;
+	Runtime__V1__NamespaceOption nso;
+	Runtime__V1__LinuxContainerSecurityContext sc;
+	Runtime__V1__LinuxContainerConfig linux;
+	Runtime__V1__ContainerConfig cfg;
+	char name[32], log[64];
+};
+
+static void ctr_init(struct ctr *x, const char *name, const char *ref, char **cmd, size_t ncmd)
+{
+	*x = (struct ctr){
+		.md = RUNTIME__V1__CONTAINER_METADATA__INIT,
+		.image = RUNTIME__V1__IMAGE_SPEC__INIT,
+		.nso = RUNTIME__V1__NAMESPACE_OPTION__INIT,
+		.sc = RUNTIME__V1__LINUX_CONTAINER_SECURITY_CONTEXT__INIT,
+		.linux = RUNTIME__V1__LINUX_CONTAINER_CONFIG__INIT,
+		.cfg = RUNTIME__V1__CONTAINER_CONFIG__INIT,
+	};
+	snprintf(x->name, sizeof x->name, "%s", name);
+	snprintf(x->log, sizeof x->log, "%s.log", name);
+	x->md.name = x->name;
+	x->image.image = (char *)ref;
+	x->nso.network = RUNTIME__V1__NAMESPACE_MODE__POD;
+	x->nso.pid = RUNTIME__V1__NAMESPACE_MODE__CONTAINER;
+	x->nso.ipc = RUNTIME__V1__NAMESPACE_MODE__POD;
+	x->sc.namespace_options = &x->nso;
+	x->linux.security_context = &x->sc;
+	x->cfg.metadata = &x->md;
+	x->cfg.image = &x->image;
+	x->cfg.command = cmd;
+	x->cfg.n_command = ncmd;
+	x->cfg.log_path = x->log;
+	x->cfg.linux = &x->linux;
+}
+
+static uint64_t create_ctr(struct client *c, struct call *k, const char *pod,
+			   Runtime__V1__PodSandboxConfig *pcfg, struct ctr *x, char id[65])
+{
+	Runtime__V1__CreateContainerRequest rq = RUNTIME__V1__CREATE_CONTAINER_REQUEST__INIT;
+	Runtime__V1__CreateContainerResponse *r;
+	const uint8_t *m;
+	size_t ml;
+	uint64_t t;
+
+	rq.pod_sandbox_id = (char *)pod;
+	rq.config = &x->cfg;
+	rq.sandbox_config = pcfg;
+	t = rpc(c, k, RT "CreateContainer", &rq.base, "CreateContainer", &m, &ml);
+	r = runtime__v1__create_container_response__unpack(NULL, ml, m);
+	if (r == NULL || strlen(r->container_id) != 64)
+		die("CreateContainer: unexpected answer");
+	snprintf(id, 65, "%s", r->container_id);
+	runtime__v1__create_container_response__free_unpacked(r, NULL);
+	return t;
+}
+
+static uint64_t ctr_op(struct client *c, struct call *k, const char *op, const char *id, long timeout)
+{
+	char path[64];
+
+	snprintf(path, sizeof path, RT "%s", op);
+	if (strcmp(op, "StartContainer") == 0) {
+		Runtime__V1__StartContainerRequest rq = RUNTIME__V1__START_CONTAINER_REQUEST__INIT;
+
+		rq.container_id = (char *)id;
+		return rpc(c, k, path, &rq.base, op, NULL, NULL);
+	}
+	if (strcmp(op, "StopContainer") == 0) {
+		Runtime__V1__StopContainerRequest rq = RUNTIME__V1__STOP_CONTAINER_REQUEST__INIT;
+
+		rq.container_id = (char *)id;
+		rq.timeout = timeout;
+		return rpc(c, k, path, &rq.base, op, NULL, NULL);
+	}
+	if (strcmp(op, "RemoveContainer") == 0) {
+		Runtime__V1__RemoveContainerRequest rq = RUNTIME__V1__REMOVE_CONTAINER_REQUEST__INIT;
+
+		rq.container_id = (char *)id;
+		return rpc(c, k, path, &rq.base, op, NULL, NULL);
+	}
+	die("unknown operation %s", op);
+}
+
+/* The container's exit status, which must be EXITED. */
+static int32_t exit_code_of(struct client *c, struct call *k, const char *id)
+{
+	Runtime__V1__ContainerStatusRequest rq = RUNTIME__V1__CONTAINER_STATUS_REQUEST__INIT;
+	Runtime__V1__ContainerStatusResponse *r;
+	const uint8_t *m;
+	size_t ml;
+	int32_t code;
+
+	rq.container_id = (char *)id;
+	rpc(c, k, RT "ContainerStatus", &rq.base, "ContainerStatus", &m, &ml);
+	r = runtime__v1__container_status_response__unpack(NULL, ml, m);
+	if (r == NULL || r->status == NULL)
+		die("ContainerStatus: unexpected answer");
+	if (r->status->state != RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED)
+		die("container %.12s not exited after StopContainer (state %d)", id, r->status->state);
+	code = r->status->exit_code;
+	runtime__v1__container_status_response__free_unpacked(r, NULL);
+	return code;
+}
+
+/* Wait (up to 10 s) until the container's CRI log holds "ready": its
+ * SIGTERM trap is set. */
+static void wait_ready(const char *logdir, const char *name)
+{
+	char p[4096], buf[4096];
+	uint64_t deadline = now_ns() + 10000000000u;
+
+	snprintf(p, sizeof p, "%s/%s.log", logdir, name);
+	for (;;) {
+		FILE *f = fopen(p, "r");
+
+		if (f != NULL) {
+			size_t n = fread(buf, 1, sizeof buf - 1, f);
+
+			fclose(f);
+			buf[n] = '\0';
+			if (strstr(buf, " ready") != NULL)
+				return;
+		}
+		if (now_ns() > deadline)
+			die("container %s did not log \"ready\" in 10 s (%s)", name, p);
+		usleep(1000);
+	}
+}
+
+/* In one pod: Create/Start/Stop/RemoveContainer iters times, with a pid 1
+ * that exits 0 at once on SIGTERM (sh with a TERM trap waiting on a
+ * background sleep: `wait` is interrupted by the trapped signal), so
+ * that StopContainer measures SIGTERM, exit and exit record, not a
+ * timeout; then ExecSync of `busybox true` in one running container, and
+ * the memory of crispd, its roles and that container's monitor. */
+static void bench_containers(struct client *c, const char *ref, long iters, const char *logdir,
+			     pid_t crispd)
+{
+	static struct call k;
+	static const char *const names[] = { "CreateContainer", "StartContainer", "StopContainer",
+					     "RemoveContainer", "ExecSync (true)" };
+	static char *polite[] = { "/bin/sh", "-c",
+				  "trap 'exit 0' TERM; echo ready; while :; do /bin/busybox sleep 1 & wait; done" };
+	static char *sleeper[] = { "/bin/busybox", "sleep", "3600" };
+	static char *truecmd[] = { "/bin/busybox", "true" };
+	uint64_t *lat[5];
+	Runtime__V1__PodSandboxMetadata md = RUNTIME__V1__POD_SANDBOX_METADATA__INIT;
+	Runtime__V1__NamespaceOption pnso = RUNTIME__V1__NAMESPACE_OPTION__INIT;
+	Runtime__V1__LinuxSandboxSecurityContext psc = RUNTIME__V1__LINUX_SANDBOX_SECURITY_CONTEXT__INIT;
+	Runtime__V1__LinuxPodSandboxConfig plinux = RUNTIME__V1__LINUX_POD_SANDBOX_CONFIG__INIT;
+	Runtime__V1__PodSandboxConfig pcfg = RUNTIME__V1__POD_SANDBOX_CONFIG__INIT;
+	Runtime__V1__RunPodSandboxRequest rq = RUNTIME__V1__RUN_POD_SANDBOX_REQUEST__INIT;
+	Runtime__V1__RunPodSandboxResponse *r;
+	Runtime__V1__StopPodSandboxRequest sq = RUNTIME__V1__STOP_POD_SANDBOX_REQUEST__INIT;
+	Runtime__V1__RemovePodSandboxRequest xq = RUNTIME__V1__REMOVE_POD_SANDBOX_REQUEST__INIT;
+	Runtime__V1__ExecSyncRequest eq = RUNTIME__V1__EXEC_SYNC_REQUEST__INIT;
+	struct ctr x;
+	char pod[65], id[65];
+	const uint8_t *m;
+	size_t ml;
+
+	for (int j = 0; j < 5; j++)
+		lat[j] = lat_new(iters);
+	md.name = "bench-ctr";
+	md.namespace_ = "bench";
+	md.uid = "uid-bench-ctr";
+	pnso.pid = RUNTIME__V1__NAMESPACE_MODE__CONTAINER;
+	psc.namespace_options = &pnso;
+	plinux.security_context = &psc;
+	pcfg.metadata = &md;
+	pcfg.hostname = "bench-ctr";
+	pcfg.log_directory = (char *)logdir;
+	pcfg.linux = &plinux;
+	rq.config = &pcfg;
+	rpc(c, &k, RT "RunPodSandbox", &rq.base, "RunPodSandbox", &m, &ml);
+	r = runtime__v1__run_pod_sandbox_response__unpack(NULL, ml, m);
+	if (r == NULL || strlen(r->pod_sandbox_id) != 64)
+		die("RunPodSandbox: unexpected answer");
+	snprintf(pod, sizeof pod, "%s", r->pod_sandbox_id);
+	runtime__v1__run_pod_sandbox_response__free_unpacked(r, NULL);
+
+	for (long i = 0; i < iters; i++) {
+		char name[32];
+		int32_t code;
+
+		snprintf(name, sizeof name, "polite-%ld", i);
+		ctr_init(&x, name, ref, polite, 3);
+		lat[0][i] = create_ctr(c, &k, pod, &pcfg, &x, id);
+		lat[1][i] = ctr_op(c, &k, "StartContainer", id, 0);
+		wait_ready(logdir, name); /* untimed */
+		lat[2][i] = ctr_op(c, &k, "StopContainer", id, 10);
+		if ((code = exit_code_of(c, &k, id)) != 0)
+			die("container %s exited %d on SIGTERM, not 0", name, code);
+		lat[3][i] = ctr_op(c, &k, "RemoveContainer", id, 0);
+	}
+
+	ctr_init(&x, "sleeper", ref, sleeper, 3);
+	create_ctr(c, &k, pod, &pcfg, &x, id);
+	ctr_op(c, &k, "StartContainer", id, 0);
+	eq.container_id = id;
+	eq.cmd = truecmd;
+	eq.n_cmd = 2;
+	eq.timeout = 10;
+	for (long i = 0; i < iters; i++) {
+		Runtime__V1__ExecSyncResponse *er;
+
+		lat[4][i] = rpc(c, &k, RT "ExecSync", &eq.base, "ExecSync", &m, &ml);
+		er = runtime__v1__exec_sync_response__unpack(NULL, ml, m);
+		if (er == NULL || er->exit_code != 0)
+			die("ExecSync: true did not exit 0");
+		runtime__v1__exec_sync_response__free_unpacked(er, NULL);
+	}
+	for (int j = 0; j < 5; j++)
+		report(names[j], lat[j], iters, false);
+	if (crispd > 0)
+		report_memory(crispd, id);
+
+	ctr_op(c, &k, "StopContainer", id, 0);
+	ctr_op(c, &k, "RemoveContainer", id, 0);
+	sq.pod_sandbox_id = pod;
+	rpc(c, &k, RT "StopPodSandbox", &sq.base, "StopPodSandbox", NULL, NULL);
+	xq.pod_sandbox_id = pod;
+	rpc(c, &k, RT "RemovePodSandbox", &xq.base, "RemovePodSandbox", NULL, NULL);
+}
+
 int main(int argc, char **argv)
 {
 	static const uint8_t version_req[] = { 0x0a, 0x02, 'v', '1' }; /* version: "v1" */
@@ -500,6 +968,18 @@ int main(int argc, char **argv)
 	      warmup, 0);
 	if (getenv("BENCH_POD_ITERS") == NULL || atol(getenv("BENCH_POD_ITERS")) > 0)
 		bench_pods(&c, getenv("BENCH_POD_ITERS") ? atol(getenv("BENCH_POD_ITERS")) : 50);
+	if (getenv("BENCH_IMAGE") != NULL && getenv("BENCH_IMAGE")[0] != '\0') {
+		const char *it = getenv("BENCH_ITERS"), *logdir = getenv("BENCH_LOGDIR"),
+			   *cp = getenv("BENCH_CRISPD_PID");
+		long iters = it ? atol(it) : 30;
+
+		if (iters < 1)
+			die("bad BENCH_ITERS");
+		bench_images(&c, getenv("BENCH_IMAGE"), iters);
+		if (logdir == NULL || logdir[0] != '/')
+			die("BENCH_LOGDIR must be an absolute directory");
+		bench_containers(&c, getenv("BENCH_IMAGE"), iters, logdir, cp ? (pid_t)atol(cp) : 0);
+	}
 	nghttp2_session_terminate_session(c.sess, NGHTTP2_NO_ERROR);
 	flush(&c);
 	nghttp2_session_del(c.sess);

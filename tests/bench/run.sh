@@ -13,6 +13,15 @@
 #
 # A benchmark, not a test: slow numbers do not fail it, errors do.
 # BENCH_CALLS (default 10000) and BENCH_WARMUP (default 1000) size it.
+#
+# Images and containers: a docker-registry of its own on 127.0.0.1 (a free
+# port, storage in the temporary directory), a busybox OCI image built by
+# hand (tar, gzip -n, sha256sum) and pushed with skopeo, a registries.conf
+# marking that registry insecure in /etc/crisp (the only place besides
+# /etc/containers imaged's sandbox reads configuration from; removed at
+# exit), and no signature policy (every image accepted).  BENCH_ITERS
+# (default 30; 0 skips them) sizes the image and container benchmarks,
+# BENCH_POD_ITERS (default 50) the pod one.
 set -eu
 
 B=${1:?usage: run.sh ABSOLUTE_BUILD_DIR}
@@ -40,6 +49,9 @@ $CC -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -I"$B/gen" \
 tmp=$(mktemp -d /tmp/crisp-bench-XXXXXX)
 pid=""
 bpid=""
+rpid=""
+regconf=""
+made_etc=""
 
 stop_crispd() {
 	[ -n "$pid" ] || return 0
@@ -60,6 +72,37 @@ stop_crispd() {
 	return "$rc"
 }
 
+# Containers outlive crispd by design: after a failed run, end those left
+# under this runroot (each monitor holds files below it open), by pid: the
+# container's process (argv[3] of its monitor) and the monitor; then their
+# cgroups.
+end_containers() {
+	for p in /proc/[0-9]*; do
+		a=$({ tr '\0' '\n' <"$p/cmdline"; } 2>/dev/null) || continue
+		[ "$(echo "$a" | sed -n 2p)" = "--container-monitor" ] || continue
+		mine=""
+		for f in "$p"/fd/*; do
+			case "$(readlink "$f" 2>/dev/null)" in "$tmp/run/"*) mine=1 ;; esac
+		done
+		[ -n "$mine" ] || continue
+		cid=$(echo "$a" | sed -n 3p)
+		cpid=$(echo "$a" | sed -n 4p)
+		echo "bench: ending container ${cid%"${cid#????????????}"} left running" >&2
+		case "$cpid" in '' | *[!0-9]*) ;; *) kill -KILL "$cpid" 2>/dev/null || true ;; esac
+		kill -KILL "${p#/proc/}" 2>/dev/null || true
+		sleep 0.1
+	done
+	# The cgroups of every container crisp still knew of (created, or
+	# stopped but not removed, have no monitor); only empty ones go.
+	for d in "$tmp"/run/containers/* "$tmp"/root/containers/*; do
+		[ -d "$d" ] || continue
+		cid=${d##*/}
+		for cg in /sys/fs/cgroup/*/crisp/crisp-"$cid" /sys/fs/cgroup/crisp/crisp-"$cid"; do
+			[ ! -d "$cg" ] || rmdir "$cg" 2>/dev/null || true
+		done
+	done
+}
+
 cleanup() {
 	st=$?
 	trap - EXIT INT TERM HUP
@@ -68,6 +111,13 @@ cleanup() {
 		wait "$bpid" 2>/dev/null || true
 	fi
 	stop_crispd || true
+	[ ! -d "$tmp/run" ] || end_containers
+	if [ -n "$rpid" ]; then
+		kill -TERM "$rpid" 2>/dev/null || true
+		wait "$rpid" 2>/dev/null || true
+	fi
+	[ -z "$regconf" ] || rm -f "$regconf"
+	[ -z "$made_etc" ] || rmdir /etc/crisp 2>/dev/null || true
 	ip link del crispbench0 2>/dev/null || true
 	# Unmount whatever crisp pinned below the bench directory.
 	awk '{print $5}' /proc/self/mountinfo | grep "^$tmp/" | sort -r | while read -r m; do
@@ -102,6 +152,101 @@ log_level = info
 cni_config_dir = $tmp/net.d
 EOF
 
+# ---- a registry of its own, with a busybox image ----
+ITERS=${BENCH_ITERS:-30}
+image=""
+if [ "$ITERS" -gt 0 ]; then
+	for t in docker-registry skopeo curl tar gzip sha256sum ss od; do
+		command -v "$t" >/dev/null || fail "$t not found (needed for the image benchmarks; BENCH_ITERS=0 skips them)"
+	done
+	[ -x /bin/busybox ] || fail "no /bin/busybox (busybox-static) for the test image"
+	mkdir -p "$tmp/registry/data"
+	tries=0
+	while [ -z "$rpid" ]; do
+		tries=$((tries + 1))
+		[ $tries -le 5 ] || fail "docker-registry did not start: $(tail -n 5 "$tmp/registry/log")"
+		port=$(($(od -An -N2 -tu2 /dev/urandom) % 20000 + 30000))
+		ss -Hltn "sport = :$port" | grep -q . && continue
+		cat >"$tmp/registry/config.yml" <<EOF
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $tmp/registry/data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$port
+  secret: crisp-bench
+EOF
+		docker-registry serve "$tmp/registry/config.yml" >>"$tmp/registry/log" 2>&1 &
+		rpid=$!
+		i=0
+		until curl -fs "http://127.0.0.1:$port/v2/" >/dev/null 2>&1; do
+			if ! kill -0 "$rpid" 2>/dev/null || [ $i -ge 200 ]; then
+				kill -TERM "$rpid" 2>/dev/null || true
+				wait "$rpid" 2>/dev/null || true
+				rpid=""
+				break
+			fi
+			i=$((i + 1))
+			sleep 0.05
+		done
+	done
+
+	# An OCI layout of one reproducible layer: bin/busybox, bin/sh -> busybox.
+	o="$tmp/oci"
+	mkdir -p "$o/blobs/sha256" "$tmp/bbroot/bin"
+	cp /bin/busybox "$tmp/bbroot/bin/busybox"
+	ln -s busybox "$tmp/bbroot/bin/sh"
+	tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$tmp/bbroot" \
+		-cf "$tmp/layer.tar" bin
+	diffid=$(sha256sum <"$tmp/layer.tar" | cut -d' ' -f1)
+	gzip -n -c "$tmp/layer.tar" >"$tmp/layer.tar.gz"
+	blob() { # FILE: stored in the layout under its digest, which is printed
+		d=$(sha256sum <"$1" | cut -d' ' -f1)
+		cp "$1" "$o/blobs/sha256/$d"
+		echo "$d"
+	}
+	arch=$(dpkg --print-architecture 2>/dev/null || echo amd64)
+	printf '{"architecture":"%s","config":{"Cmd":["/bin/sh"],"Env":["PATH=/bin:/usr/bin"]},"os":"linux","rootfs":{"diff_ids":["sha256:%s"],"type":"layers"}}' \
+		"$arch" "$diffid" >"$tmp/config.json"
+	lsum=$(blob "$tmp/layer.tar.gz")
+	lsize=$(stat -c %s "$tmp/layer.tar.gz")
+	csum=$(blob "$tmp/config.json")
+	csize=$(stat -c %s "$tmp/config.json")
+	printf '{"config":{"digest":"sha256:%s","mediaType":"application/vnd.oci.image.config.v1+json","size":%s},"layers":[{"digest":"sha256:%s","mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","size":%s}],"mediaType":"application/vnd.oci.image.manifest.v1+json","schemaVersion":2}' \
+		"$csum" "$csize" "$lsum" "$lsize" >"$tmp/manifest.json"
+	msum=$(blob "$tmp/manifest.json")
+	msize=$(stat -c %s "$tmp/manifest.json")
+	printf '{"imageLayoutVersion":"1.0.0"}' >"$o/oci-layout"
+	printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"latest"}}]}' \
+		"$msum" "$msize" >"$o/index.json"
+	image="127.0.0.1:$port/bench/busybox:latest"
+	# No recompression: the registry stores exactly these blobs.
+	skopeo copy --quiet --dest-tls-verify=false "oci:$o:latest" "docker://$image" >"$tmp/skopeo.log" 2>&1 ||
+		{ cat "$tmp/skopeo.log" >&2; fail "skopeo copy to the bench registry failed"; }
+
+	# imaged reads its configuration only below /etc/crisp or /etc/containers.
+	if [ ! -d /etc/crisp ]; then
+		mkdir -m 755 /etc/crisp
+		made_etc=1
+	fi
+	regconf=$(mktemp --suffix=.conf /etc/crisp/bench-XXXXXX)
+	chmod 644 "$regconf"
+	printf '[[registry]]\nlocation = "127.0.0.1:%s"\ninsecure = true\n' "$port" >"$regconf"
+	mkdir -p "$tmp/logs"
+	cat >>"$tmp/crisp.conf" <<EOF
+
+[imaged]
+registries_conf = $regconf
+signature_policy =
+EOF
+fi
+
 "$B/bin/crispd" --config "$tmp/crisp.conf" >"$tmp/stdout" 2>"$tmp/crispd.log" &
 pid=$!
 
@@ -125,10 +270,12 @@ if grep -q __asan_init "$B/bin/crisp-frontd"; then san="yes (ASan+UBSan: not rep
 say "machine: $(nproc) CPUs, $cpu, kernel $(uname -r)"
 say "build: $B, sanitizer build: $san"
 say "crispd pid $pid, socket $sock; one HTTP/2 connection, sequential calls"
+[ -z "$image" ] || say "image $image (one layer: busybox, $lsize bytes gzip), $ITERS iterations per image/container call"
 
 # ---- the benchmark ----
 # In the background so that a signal to this script is handled at once.
-"$B/bench/cri_bench" "$sock" "$CALLS" "$WARMUP" &
+BENCH_IMAGE=$image BENCH_ITERS=$ITERS BENCH_LOGDIR="$tmp/logs" BENCH_CRISPD_PID=$pid \
+	"$B/bench/cri_bench" "$sock" "$CALLS" "$WARMUP" &
 bpid=$!
 if ! wait "$bpid"; then
 	bpid=""
