@@ -68,11 +68,13 @@ def test_status_network_not_ready_without_config(crisp, cri):
 
 
 def test_unimplemented_rpc_says_so(crisp, cri):
+    """What crisp declines to do is UNIMPLEMENTED, named -- never a fake OK."""
     pb, _ = cri
     with pytest.raises(grpc.RpcError) as e:
-        crisp.image().ListImages(pb.ListImagesRequest(), timeout=5)
+        crisp.runtime().CheckpointContainer(pb.CheckpointContainerRequest(container_id="ab" * 32,
+                                                                          location="/tmp/cp.tar"), timeout=5)
     assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "ListImages" in e.value.details()
+    assert "CheckpointContainer" in e.value.details()
 
 
 def caps(status, key):
