@@ -10,16 +10,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "common/util.h"
 #include "execd/ctr_internal.h"
+#include "execd/ctr_shm.h"
 
 #define NS_POD RUNTIME__V1__NAMESPACE_MODE__POD
 #define NS_NODE RUNTIME__V1__NAMESPACE_MODE__NODE
 #define NS_CONTAINER RUNTIME__V1__NAMESPACE_MODE__CONTAINER
+#define NS_TARGET RUNTIME__V1__NAMESPACE_MODE__TARGET
 
 void ctr_built_init(struct ctr_built *b)
 {
@@ -99,6 +102,62 @@ static pid_t pod_pid_holder(struct execd *x, const char *pod_id, const char *sel
 		if (w->pid_pod && !strcmp(w->pod_id, pod_id) && strcmp(w->id, self) != 0 &&
 		    ctr_proc_start(w->pid) == w->pid_start)
 			return w->pid;
+	return 0;
+}
+
+int ctr_target_check(struct execd *x, const struct state_pod *pod, const char *self, const char *target,
+		     char full[STATE_ID_LEN + 1], crisp_err_t *err)
+{
+	struct state_ctr *t = NULL;
+	int rc = -1;
+
+	if (target == NULL || target[0] == '\0')
+		return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "pid namespace mode TARGET needs target_id");
+	if (state_ctr_get(x->pods.st, target, &t, err) < 0) {
+		if (err->code == CRISP_NOT_FOUND)
+			crisp_error(err, CRISP_NOT_FOUND, 0, "pid namespace target %.64s: no such container", target);
+		return -1;
+	}
+	if (self != NULL && !strcmp(t->id, self))
+		crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "pid namespace target is the container itself");
+	else if (strcmp(t->pod_id, pod->id) != 0)
+		crisp_error(err, CRISP_FAILED_PRECONDITION, 0,
+			    "pid namespace target %.12s is not a container of pod %.12s", t->id, pod->id);
+	else if (t->state != CTR_RUNNING)
+		crisp_error(err, CRISP_FAILED_PRECONDITION, 0, "pid namespace target %.12s is not running (%s)",
+			    t->id, ctr_state_name(t->state));
+	else
+		rc = 0;
+	if (rc == 0)
+		memcpy(full, t->id, STATE_ID_LEN + 1);
+	state_ctr_free(t);
+	return rc;
+}
+
+/*
+ * PID mode TARGET (kubectl debug --target): the pid namespace of a running
+ * container of the same pod, through its process's /proc/<pid>/ns/pid.  The
+ * start time is checked after the open: the fd is the namespace of the
+ * recorded process, never of a reused pid.
+ */
+static int target_pid_ns(struct execd *x, const struct state_pod *pod, const char *self, const char *target,
+			 struct ctr_built *b, crisp_err_t *err)
+{
+	char full[STATE_ID_LEN + 1], path[64];
+	struct ctr_watch *w;
+
+	if (ctr_target_check(x, pod, self, target, full, err) < 0)
+		return -1;
+	w = ctr_watch_find(x, full);
+	if (w == NULL || ctr_proc_start(w->pid) != w->pid_start)
+		return crisp_error(err, CRISP_FAILED_PRECONDITION, 0, "pid namespace target %.12s is not running",
+				   full);
+	snprintf(path, sizeof path, "/proc/%d/ns/pid", (int)w->pid);
+	if (open_ns(b, LAUNCH_NS_PID, path, err) < 0)
+		return -1;
+	if (ctr_proc_start(w->pid) != w->pid_start)
+		return crisp_error(err, CRISP_FAILED_PRECONDITION, 0, "pid namespace target %.12s exited", full);
+	b->pid_pod = w->pid_pod;
 	return 0;
 }
 
@@ -297,11 +356,15 @@ int ctr_build(struct execd *x, const struct state_ctr *c, const struct state_pod
 		}
 	} else if (pidmode == NS_CONTAINER) {
 		b->s.ns[LAUNCH_NS_PID].mode = LAUNCH_NS_NEW;
+	} else if (pidmode == NS_TARGET) {
+		if (target_pid_ns(x, pod, c->id, nso->target_id, b, err) < 0)
+			goto fail;
 	} else {
-		crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "pid namespace mode TARGET is not supported");
+		crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "pid namespace mode %d is not supported", pidmode);
 		goto fail;
 	}
 	b->s.host_sys = host_net;
+	b->s.sys_rw = privileged;
 
 	static const char *const podfiles[][2] = { { "hosts", "/etc/hosts" },
 						   { "resolv.conf", "/etc/resolv.conf" },
@@ -315,6 +378,32 @@ int ctr_build(struct execd *x, const struct state_ctr *c, const struct state_pod
 			continue;
 		if (add_mount(b, path, podfiles[i][1], b->s.readonly_rootfs, LAUNCH_PROP_PRIVATE, err) < 0)
 			goto fail;
+	}
+	/* /dev/shm: the pod's (or, with host IPC, the node's), unless the
+	 * request mounts something there itself */
+	if (!has_mount(cfg, "/dev/shm")) {
+		if (host_ipc) {
+			crisp_strlcpy(path, "/dev/shm", sizeof path);
+		} else {
+			if (ctr_shm_path(x->pods.pods_dir, pod->id, path, sizeof path) < 0) {
+				crisp_error(err, CRISP_INTERNAL, 0, "pod shm path too long");
+				goto fail;
+			}
+			if (!ctr_shm_mounted(x->pods.pods_dir, pod->id)) {
+				/* gone with a node reboot, or a pod older than it: remake it
+				 * for a ready pod; a stopped pod has none any more */
+				if (pod->state != POD_READY) {
+					crisp_error(err, CRISP_FAILED_PRECONDITION, 0,
+						    "pod %.12s is not ready: its /dev/shm is gone", pod->id);
+					goto fail;
+				}
+				if (ctr_shm_mount(x->pods.pods_dir, pod->id, err) < 0)
+					goto fail;
+			}
+		}
+		if (add_mount(b, path, "/dev/shm", false, LAUNCH_PROP_PRIVATE, err) < 0)
+			goto fail;
+		b->mounts[b->nmounts - 1].flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
 	}
 	for (size_t i = 0; i < cfg->n_mounts; i++) {
 		const Runtime__V1__Mount *m = cfg->mounts[i];

@@ -77,6 +77,13 @@ int ctr_build(struct execd *x, const struct state_ctr *c, const struct state_pod
 	      const Runtime__V1__ContainerConfig *cfg, const Cipc__ImageResolved *img, const char *rootfs,
 	      pid_t exec_target, char *const *cmd, size_t ncmd, struct ctr_built *b, crisp_err_t *err);
 
+/* PID mode TARGET: target (an id or unique prefix) names a RUNNING container
+ * of pod other than self (NULL: not created yet); its full id into full.
+ * NOT_FOUND, FAILED_PRECONDITION (other pod, not running) or
+ * INVALID_ARGUMENT (itself, empty). */
+int ctr_target_check(struct execd *x, const struct state_pod *pod, const char *self, const char *target,
+		     char full[STATE_ID_LEN + 1], crisp_err_t *err);
+
 /* Paths. */
 int ctr_root_dir(struct execd *x, const char *id, const char *leaf, char *out, size_t n);
 int ctr_run_dir(struct execd *x, const char *id, const char *leaf, char *out, size_t n);

@@ -645,10 +645,12 @@ static int admit(struct execd *x, const struct state_pod *pod, const Runtime__V1
 				    "the container's host namespaces differ from its pod's");
 			goto out;
 		}
-		if (nso->pid == RUNTIME__V1__NAMESPACE_MODE__TARGET) {
-			crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "pid namespace mode TARGET is not supported");
+		/* TARGET (ephemeral containers): a running container of this pod;
+		 * checked again when it starts.  A host-PID pod stays on the host's. */
+		char full[STATE_ID_LEN + 1];
+		if (nso->pid == RUNTIME__V1__NAMESPACE_MODE__TARGET && !(pod->flags & STATE_POD_HOST_PID) &&
+		    ctr_target_check(x, pod, NULL, nso->target_id, full, err) < 0)
 			goto out;
-		}
 	}
 	rc = 0;
 out:

@@ -101,7 +101,8 @@ struct launch_spec {
 	struct launch_ns_spec ns[LAUNCH_NS_COUNT];
 
 	/* Used only when ns[MNT] is NEW.  Default mounts (/proc, /dev, /dev/pts,
-	 * /dev/shm, /dev/mqueue, /sys, /sys/fs/cgroup) come first, then these. */
+	 * /dev/shm, /dev/mqueue, /sys, /sys/fs/cgroup) come first, then these;
+	 * a mount with target /dev/shm replaces the default /dev/shm tmpfs. */
 	const struct launch_mount *mounts;
 	size_t nmounts;
 	const struct launch_device *devices;
@@ -109,6 +110,7 @@ struct launch_spec {
 	const char *const *masked_paths;   /* NULL-terminated, or NULL */
 	const char *const *readonly_paths; /* NULL-terminated, or NULL */
 	bool host_sys;            /* bind the host's /sys ro (host netns) instead of sysfs */
+	bool sys_rw;              /* /sys and /sys/fs/cgroup read-write (privileged) */
 
 	/* Capability bitmasks (bit n = capability n).  Ambient is always cleared. */
 	uint64_t cap_effective, cap_permitted, cap_inheritable, cap_bounding;

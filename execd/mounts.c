@@ -233,8 +233,13 @@ static void setup_dev(struct launch_ctx *c, int rootfd)
 	close(devfd);
 	do_mount(c, rootfd, "devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
 		"newinstance,ptmxmode=0666,mode=0620,gid=5", true);
-	do_mount(c, rootfd, "shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-		"mode=1777,size=65536k", true);
+	/* a /dev/shm of the spec (the pod's) replaces the private one */
+	bool own_shm = true;
+	for (i = 0; i < s->nmounts && own_shm; i++)
+		own_shm = !(s->mounts[i].target && strcmp(s->mounts[i].target, "/dev/shm") == 0);
+	if (own_shm)
+		do_mount(c, rootfd, "shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+			"mode=1777,size=65536k", true);
 	do_mount(c, rootfd, "mqueue", "/dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC,
 		NULL, true);
 
@@ -266,10 +271,12 @@ static void setup_dev(struct launch_ctx *c, int rootfd)
 
 /* /sys/fs/cgroup: a read-only tmpfs with each hierarchy of /proc/self/cgroup
  * mounted read-only (the cgroup namespace, when new, roots them at the
- * container's cgroup). */
+ * container's cgroup); read-write for a privileged container (sys_rw), as
+ * containerd and CRI-O mount it. */
 static void setup_cgroup(struct launch_ctx *c, int rootfd)
 {
 	char buf[4096], tgt[256], opts[256];
+	unsigned long ro = c->s->sys_rw ? 0 : MS_RDONLY;
 	ssize_t n;
 	int fd;
 
@@ -295,7 +302,7 @@ static void setup_cgroup(struct launch_ctx *c, int rootfd)
 		ctrl++;
 		if (*ctrl == '\0') {
 			do_mount(c, rootfd, "cgroup2", "/sys/fs/cgroup/unified", "cgroup2",
-				MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL, true);
+				MS_NOSUID | MS_NODEV | MS_NOEXEC | ro, NULL, true);
 			continue;
 		}
 		if (strncmp(ctrl, "name=", 5) == 0) {
@@ -306,9 +313,9 @@ static void setup_cgroup(struct launch_ctx *c, int rootfd)
 			snprintf(opts, sizeof opts, "%s", ctrl);
 		}
 		do_mount(c, rootfd, "cgroup", tgt, "cgroup",
-			MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, opts, true);
+			MS_NOSUID | MS_NODEV | MS_NOEXEC | ro, opts, true);
 	}
-	if (remount_ro(rootfd, "/sys/fs/cgroup", 0) < 0)
+	if (ro && remount_ro(rootfd, "/sys/fs/cgroup", 0) < 0)
 		child_fail(c, errno, "remount /sys/fs/cgroup ro");
 }
 
@@ -408,11 +415,11 @@ void rootfs_setup(struct launch_ctx *c)
 	setup_dev(c, rootfd);
 	if (s->host_sys) {
 		do_mount(c, rootfd, "/sys", "/sys", NULL, MS_BIND | MS_REC, NULL, true);
-		if (remount_ro(rootfd, "/sys", MS_NOSUID | MS_NODEV | MS_NOEXEC) < 0)
+		if (!s->sys_rw && remount_ro(rootfd, "/sys", MS_NOSUID | MS_NODEV | MS_NOEXEC) < 0)
 			child_fail(c, errno, "remount /sys ro");
 	} else {
 		do_mount(c, rootfd, "sysfs", "/sys", "sysfs",
-			MS_RDONLY | MS_NOSUID | MS_NOEXEC | MS_NODEV, NULL, true);
+			(s->sys_rw ? 0 : MS_RDONLY) | MS_NOSUID | MS_NOEXEC | MS_NODEV, NULL, true);
 	}
 	setup_cgroup(c, rootfd);
 

@@ -21,6 +21,7 @@
 #include "common/util.h"
 #include "execd/containers.h"
 #include "execd/ctr.h"
+#include "execd/ctr_shm.h"
 #include "execd/execd.h"
 #include "execd/pods.h"
 #include "frontd/validate.h"
@@ -221,6 +222,7 @@ static void pod_dir_remove(struct execd_pods *p, const char *id)
 	char path[PATH_MAX];
 	static const char *const leaves[] = { "ns/uts", "ns/ipc", "hostname", "resolv.conf", "hosts" };
 
+	ctr_shm_unmount(p->pods_dir, id);
 	for (size_t i = 0; i < ARRAY_SIZE(leaves); i++) {
 		if (pod_path(p, id, leaves[i], path, sizeof path) < 0)
 			return;
@@ -464,7 +466,8 @@ static void run_finish(struct pod_op *op, int netns_fd, const char *netns_path, 
 
 	if (pod_path(p, op->id, "ns", nsdir, sizeof nsdir) < 0 ||
 	    pin_namespaces(nsdir, hostname, netns_fd, !host_net, !host_ipc, c->linux, &err) < 0 ||
-	    pod_files(p, op->id, c, hostname, nips ? ips[0] : NULL, &err) < 0) {
+	    pod_files(p, op->id, c, hostname, nips ? ips[0] : NULL, &err) < 0 ||
+	    (!host_ipc && ctr_shm_mount(p->pods_dir, op->id, &err) < 0)) {
 		run_fail(op, &err, !host_net);
 		return;
 	}
@@ -799,6 +802,8 @@ static void containers_stopped(void *arg)
 	op->pod = NULL;
 	/* its containers are gone: so goes the shared PID namespace */
 	pod_infra_kill(pod->infra_pid, pod->infra_start);
+	/* and the pod's /dev/shm (CRI-O unmounts it at stop too) */
+	ctr_shm_unmount(p->pods_dir, pod->id);
 	if (op->do_net) {
 		struct ipc_chan *nd = role_peer(p->role, ROLE_NETD);
 		Cipc__NetTeardown t = CIPC__NET_TEARDOWN__INIT;

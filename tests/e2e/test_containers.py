@@ -7,6 +7,7 @@ left: no monitor or container process, no mount, no cgroup."""
 
 import os
 import signal
+import socket
 import subprocess
 import time
 
@@ -561,3 +562,326 @@ def test_reopen_log_and_stats(env):
     lim = f"/sys/fs/cgroup/memory/crisp/crisp-{cid}/memory.limit_in_bytes"
     if os.path.exists(lim):
         assert int(open(lim).read()) == 64 << 20
+
+
+def labelled_pod(env, name, labels):
+    pb = env.pb
+    md = pb.PodSandboxMetadata(name=name, namespace=NS, uid=f"uid-{name}")
+    nso = pb.NamespaceOption(network=pb.POD, pid=pb.CONTAINER, ipc=pb.POD)
+    cfg = pb.PodSandboxConfig(
+        metadata=md, hostname=f"{name}-host", log_directory=os.path.join(env.tmp, "logs", name),
+        labels=labels, annotations={"note": name},
+        linux=pb.LinuxPodSandboxConfig(security_context=pb.LinuxSandboxSecurityContext(namespace_options=nso)))
+    pid = env.rt.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg), timeout=60).pod_sandbox_id
+    env.pods.append(pid)
+    return pid, cfg
+
+
+def pod_stats(env, pid):
+    return env.rt.PodSandboxStats(env.pb.PodSandboxStatsRequest(pod_sandbox_id=pid), timeout=10).stats
+
+
+def test_pod_stats(env):
+    pb = env.pb
+    pod = labelled_pod(env, "stats", {"app": "stats", "tier": "a"})
+    pid = pod[0]
+    burner = env.create(pod, env.busybox, name="burn", command=["/bin/sh", "-c",
+                        "dd if=/dev/zero of=/dev/null bs=1M count=300; "
+                        "x=$(/bin/busybox head -c 4000000 /dev/zero | /bin/busybox tr '\\0' a); "
+                        "/bin/busybox sleep 300"])
+    idle = env.create(pod, env.busybox, name="idle", command=["/bin/busybox", "sleep", "300"])
+    env.start(burner)
+    env.start(idle)
+    host = env.pod("statshost", host_net=True)[0]
+
+    # CPU and processes: wait for dd to be done and the shell to hold its string
+    end = time.time() + 20
+    while True:
+        s = pod_stats(env, pid)
+        lx = s.linux
+        if lx.cpu.usage_core_nano_seconds.value > 10_000_000 and lx.process.process_count.value >= 2:
+            break
+        assert time.time() < end, s
+        time.sleep(0.2)
+    assert s.attributes.id == pid
+    assert s.attributes.metadata.name == "stats" and s.attributes.metadata.namespace == NS
+    assert s.attributes.metadata.uid == "uid-stats"
+    assert dict(s.attributes.labels) == {"app": "stats", "tier": "a"}
+    assert dict(s.attributes.annotations) == {"note": "stats"}
+    assert lx.cpu.timestamp > 0 and lx.memory.timestamp > 0 and lx.process.timestamp > 0
+    assert lx.memory.working_set_bytes.value > 0 and lx.memory.usage_bytes.value > 0
+    # both containers, each as ContainerStats answers it
+    assert sorted(c.attributes.id for c in lx.containers) == sorted([burner, idle])
+    by_id = {c.attributes.id: c for c in lx.containers}
+    one = env.rt.ContainerStats(pb.ContainerStatsRequest(container_id=burner), timeout=10).stats
+    assert by_id[burner].attributes.metadata.name == one.attributes.metadata.name == "burn"
+    assert dict(by_id[burner].attributes.labels) == {"name": "burn"}
+    assert by_id[burner].cpu.usage_core_nano_seconds.value > 0
+    # the pod's CPU is at least its containers' (read a moment apart, never less)
+    assert lx.cpu.usage_core_nano_seconds.value + 1 >= by_id[idle].cpu.usage_core_nano_seconds.value
+
+    # network: eth0 of the pod's namespace; lo is not reported
+    net = lx.network
+    assert net.timestamp > 0
+    assert net.default_interface.name == "eth0"
+    names = [i.name for i in net.interfaces]
+    assert "eth0" in names and "lo" not in names
+    rx0, tx0 = net.default_interface.rx_bytes.value, net.default_interface.tx_bytes.value
+    ip = env.rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=pid), timeout=10).status.network.ip
+    assert ip
+    # traffic from the host over the bridge: datagrams in, and TCP SYNs
+    # to a closed port (each answered by a RST: traffic out)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        for _ in range(10):
+            u.sendto(b"x" * 1000, (ip, 9))
+    for _ in range(3):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+            t.settimeout(5)
+            with pytest.raises(ConnectionRefusedError):
+                t.connect((ip, 9))
+    time.sleep(0.2)
+    net = pod_stats(env, pid).linux.network
+    assert net.default_interface.rx_bytes.value >= rx0 + 10 * 1000
+    assert net.default_interface.tx_bytes.value >= tx0 + 3 * 40
+    assert net.default_interface.HasField("rx_errors") and net.default_interface.HasField("tx_errors")
+
+    # a host-network pod reports no network; no containers, no processes
+    h = pod_stats(env, host).linux
+    assert not h.HasField("network") and len(h.containers) == 0
+    assert h.process.process_count.value == 0
+
+    # lists: every READY pod; filters by id prefix and by labels
+    def listed(flt=None):
+        req = pb.ListPodSandboxStatsRequest(filter=flt) if flt else pb.ListPodSandboxStatsRequest()
+        return [x.attributes.id for x in env.rt.ListPodSandboxStats(req, timeout=10).stats]
+    assert sorted(listed()) == sorted([pid, host])
+    assert listed(pb.PodSandboxStatsFilter(id=pid[:12])) == [pid]
+    assert listed(pb.PodSandboxStatsFilter(label_selector={"app": "stats"})) == [pid]
+    assert listed(pb.PodSandboxStatsFilter(label_selector={"app": "stats", "tier": "b"})) == []
+    assert listed(pb.PodSandboxStatsFilter(id="f" * 64)) == []
+    full = [x for x in env.rt.ListPodSandboxStats(pb.ListPodSandboxStatsRequest(), timeout=10).stats
+            if x.attributes.id == pid][0]
+    assert len(full.linux.containers) == 2 and full.linux.network.default_interface.name == "eth0"
+
+    # unknown pod: NOT_FOUND; a stopped pod is not listed but still answers
+    with pytest.raises(grpc.RpcError) as ei:
+        pod_stats(env, "0" * 64)
+    assert ei.value.code() == grpc.StatusCode.NOT_FOUND
+    env.rt.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=host), timeout=60)
+    assert listed() == [pid]
+    assert pod_stats(env, host).attributes.id == host
+
+
+def test_pod_stats_own_cgroup(env):
+    """A pod with a cgroup_parent of its own is read at that level: what an
+    exited and removed container used still counts, as the kernel keeps it."""
+    pb = env.pb
+    parent = f"/crisp-e2e-podstats-{os.getpid()}"
+    md = pb.PodSandboxMetadata(name="own", namespace=NS, uid="uid-own")
+    nso = pb.NamespaceOption(network=pb.POD, pid=pb.CONTAINER, ipc=pb.POD)
+    cfg = pb.PodSandboxConfig(
+        metadata=md, hostname="own-host", log_directory=os.path.join(env.tmp, "logs", "own"),
+        linux=pb.LinuxPodSandboxConfig(cgroup_parent=parent,
+                                       security_context=pb.LinuxSandboxSecurityContext(namespace_options=nso)))
+    pid = env.rt.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg), timeout=60).pod_sandbox_id
+    env.pods.append(pid)
+    dirs = [f"/sys/fs/cgroup/{h}{parent}" for h in os.listdir("/sys/fs/cgroup")] + [f"/sys/fs/cgroup{parent}"]
+    try:
+        burn = env.create((pid, cfg), env.busybox, name="burn",
+                          command=["/bin/sh", "-c", "dd if=/dev/zero bs=1M count=100 | md5sum"])
+        env.start(burn)
+        env.wait_exit(burn, 60)
+        env.remove(burn)
+        env.created.remove(burn)
+        idle = env.create((pid, cfg), env.busybox, name="idle", command=["/bin/busybox", "sleep", "300"])
+        env.start(idle)
+        lx = pod_stats(env, pid).linux
+        assert [c.attributes.id for c in lx.containers] == [idle]
+        # the removed container's CPU is in the pod's, not in the idle one's
+        assert lx.cpu.usage_core_nano_seconds.value > lx.containers[0].cpu.usage_core_nano_seconds.value + 50_000_000
+        assert lx.process.process_count.value >= 1
+        assert lx.network.default_interface.name == "eth0"
+    finally:
+        env.cleanup()
+        for d in dirs:
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+
+
+def sh_exec(env, cid, script, timeout=10):
+    r = env.rt.ExecSync(env.pb.ExecSyncRequest(container_id=cid, cmd=["/bin/sh", "-c", script], timeout=timeout),
+                        timeout=timeout + 10)
+    return r.exit_code, r.stdout.decode(), r.stderr.decode()
+
+
+def host_mounts():
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f]
+
+
+def test_pod_shared_dev_shm(env):
+    """One /dev/shm per pod (a tmpfs under the pod's run dir): shared by its
+    containers, not by another pod's; unmounted by StopPodSandbox and gone
+    after RemovePodSandbox."""
+    pb = env.pb
+    pod = env.pod(name="shm")
+    other = env.pod(name="shm-other")
+    shm = os.path.join(env.c.runroot, "pods", pod[0], "shm")
+    assert shm in host_mounts()
+    a = env.create(pod, env.busybox, name="a", command=bb("sleep", "1000"))
+    b = env.create(pod, env.busybox, name="b", command=bb("sleep", "1000"))
+    o = env.create(other, env.busybox, name="o", command=bb("sleep", "1000"))
+    for cid in (a, b, o):
+        env.start(cid)
+    rc, out, err = sh_exec(env, a, "echo shared-$$ > /dev/shm/f && /bin/busybox cat /dev/shm/f && "
+                           "/bin/busybox grep ' /dev/shm ' /proc/mounts")
+    assert rc == 0, err
+    word, mnt = out.split("\n")[:2]
+    assert word.startswith("shared-")
+    fields = mnt.split()
+    assert fields[2] == "tmpfs"
+    opts = fields[3].split(",")
+    for o_ in ("rw", "nosuid", "nodev", "noexec", "size=65536k"):
+        assert o_ in opts, mnt
+    assert oct(os.stat(shm).st_mode & 0o7777) == "0o1777"
+    # the other container of the pod sees the file, the host sees it in the pod's shm
+    rc, out, _ = sh_exec(env, b, "/bin/busybox cat /dev/shm/f")
+    assert rc == 0 and out.strip() == word
+    with open(os.path.join(shm, "f")) as f:
+        assert f.read().strip() == word
+    # a container of another pod does not
+    rc, out, _ = sh_exec(env, o, "/bin/busybox ls /dev/shm/")
+    assert rc == 0 and "f" not in out.split()
+    late = env.create(pod, env.busybox, name="late", command=bb("sleep", "1000"))
+    # stop unmounts it (containers are gone), remove leaves nothing
+    env.rt.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod[0]), timeout=60)
+    assert shm not in host_mounts()
+    # a container created before the stop does not start without its pod's /dev/shm
+    with pytest.raises(grpc.RpcError) as ei:
+        env.start(late)
+    assert ei.value.code() == grpc.StatusCode.FAILED_PRECONDITION, ei.value.details()
+    assert shm not in host_mounts()
+    env.rt.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod[0]), timeout=60)  # idempotent
+    env.rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod[0]), timeout=60)
+    assert shm not in host_mounts()
+    assert not os.path.exists(os.path.dirname(shm))
+    assert not any(pod[0] in m for m in host_mounts())
+    assert os.path.join(env.c.runroot, "pods", other[0], "shm") in host_mounts()
+
+
+def test_pod_dev_shm_rolled_back_on_failed_run(env):
+    """A RunPodSandbox that fails after the shm is made leaves no mount."""
+    pb = env.pb
+    before = [m for m in host_mounts() if m.startswith(env.c.runroot)]
+    md = pb.PodSandboxMetadata(name="badsysctl", namespace=NS, uid="uid-badsysctl")
+    nso = pb.NamespaceOption(network=pb.POD, pid=pb.CONTAINER, ipc=pb.POD)
+    cfg = pb.PodSandboxConfig(
+        metadata=md, hostname="bad", log_directory=os.path.join(env.tmp, "logs", "bad"),
+        linux=pb.LinuxPodSandboxConfig(sysctls={"kernel.shm_rmid_forced": "nope"},
+                                       security_context=pb.LinuxSandboxSecurityContext(namespace_options=nso)))
+    with pytest.raises(grpc.RpcError):
+        env.rt.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg), timeout=60)
+    after = [m for m in host_mounts() if m.startswith(env.c.runroot)]
+    assert after == before
+    assert not [d for d in os.listdir(os.path.join(env.c.runroot, "pods"))
+                if os.path.exists(os.path.join(env.c.runroot, "pods", d, "shm"))
+                and d not in env.pods]
+
+
+def test_host_ipc_pod_binds_node_dev_shm(env):
+    pb = env.pb
+    md = pb.PodSandboxMetadata(name="hostipc", namespace=NS, uid="uid-hostipc")
+    nso = pb.NamespaceOption(network=pb.POD, pid=pb.CONTAINER, ipc=pb.NODE)
+    cfg = pb.PodSandboxConfig(
+        metadata=md, hostname="hostipc", log_directory=os.path.join(env.tmp, "logs", "hostipc"),
+        linux=pb.LinuxPodSandboxConfig(security_context=pb.LinuxSandboxSecurityContext(namespace_options=nso)))
+    pid = env.rt.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg), timeout=60).pod_sandbox_id
+    env.pods.append(pid)
+    assert not os.path.exists(os.path.join(env.c.runroot, "pods", pid, "shm"))
+    sc = pb.LinuxContainerSecurityContext(namespace_options=pb.NamespaceOption(network=pb.POD, pid=pb.CONTAINER,
+                                                                               ipc=pb.NODE))
+    cid = env.create((pid, cfg), env.busybox, name="h", command=bb("sleep", "1000"), sc=sc)
+    env.start(cid)
+    name = f"crisp-e2e-shm-{os.getpid()}"
+    try:
+        rc, out, err = sh_exec(env, cid, f"echo node > /dev/shm/{name}")
+        assert rc == 0, err
+        with open(f"/dev/shm/{name}") as f:
+            assert f.read() == "node\n"
+    finally:
+        try:
+            os.unlink(f"/dev/shm/{name}")
+        except OSError:
+            pass
+
+
+def test_privileged_sys_is_writable(env):
+    """Privileged: /sys and /sys/fs/cgroup read-write (as containerd and
+    CRI-O); otherwise read-only."""
+    pb = env.pb
+    pod = env.pod(name="priv")
+    nso = pb.NamespaceOption(network=pb.POD, pid=pb.CONTAINER, ipc=pb.POD)
+    priv = env.create(pod, env.busybox, name="priv", command=bb("sleep", "1000"),
+                      sc=pb.LinuxContainerSecurityContext(privileged=True, namespace_options=nso))
+    plain = env.create(pod, env.busybox, name="plain", command=bb("sleep", "1000"))
+    env.start(priv)
+    env.start(plain)
+    show = "/bin/busybox grep -E ' /sys(/fs/cgroup[^ ]*)? ' /proc/mounts"
+    for cid, want in ((priv, "rw"), (plain, "ro")):
+        rc, out, err = sh_exec(env, cid, show)
+        assert rc == 0, err
+        lines = [ln.split() for ln in out.strip().split("\n")]
+        assert any(ln[1] == "/sys" for ln in lines), out
+        assert any(ln[1].startswith("/sys/fs/cgroup") and ln[1] != "/sys/fs/cgroup" for ln in lines), out
+        for ln in lines:
+            assert ln[3].split(",")[0] == want, (cid == priv, ln)
+    # the privileged container can write a harmless sysfs attribute (the
+    # value it already has) in its own cgroup / the kernel's sysfs
+    rc, _, err = sh_exec(env, priv, "v=$(/bin/busybox cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null)"
+                         " || exit 0; /bin/busybox touch /sys/kernel/mm/transparent_hugepage/enabled")
+    assert rc == 0, err
+    rc, _, _ = sh_exec(env, plain, "/bin/busybox touch /sys/kernel/mm/transparent_hugepage/enabled")
+    assert rc != 0
+
+
+def test_pid_namespace_target(env):
+    """PID mode TARGET (kubectl debug --target): the debug container joins the
+    target container's pid namespace and sees its processes."""
+    pb = env.pb
+    pod = env.pod(name="target")
+    other = env.pod(name="target-other")
+    t = env.create(pod, env.busybox, name="t", command=bb("sleep", "1234"))
+    env.start(t)
+
+    def target_sc(tid):
+        return pb.LinuxContainerSecurityContext(namespace_options=pb.NamespaceOption(
+            network=pb.POD, pid=pb.TARGET, ipc=pb.POD, target_id=tid))
+
+    d = env.create(pod, env.busybox, name="debug", command=bb("sleep", "4321"), sc=target_sc(t[:12]))
+    env.start(d)
+    rc, out, err = sh_exec(env, d, "/bin/busybox ps; /bin/busybox readlink /proc/self/ns/pid")
+    assert rc == 0, err
+    assert "sleep 1234" in out and "sleep 4321" in out
+    rc, out2, _ = sh_exec(env, t, "/bin/busybox ps; /bin/busybox readlink /proc/self/ns/pid")
+    assert out.strip().split("\n")[-1] == out2.strip().split("\n")[-1]
+    assert "sleep 4321" in out2  # the target sees the debug container too
+    assert env.status(d).state == pb.CONTAINER_RUNNING
+
+    def refused(sc_pod, tid, code):
+        with pytest.raises(grpc.RpcError) as ei:
+            env.create(sc_pod, env.busybox, name="bad", command=bb("sleep", "1"), sc=target_sc(tid))
+        assert ei.value.code() == code, ei.value.details()
+
+    refused(pod, "ab" * 32, grpc.StatusCode.NOT_FOUND)
+    refused(other, t, grpc.StatusCode.FAILED_PRECONDITION)      # another pod's container
+    idle = env.create(pod, env.busybox, name="idle", command=bb("sleep", "1000"))
+    refused(pod, idle, grpc.StatusCode.FAILED_PRECONDITION)     # created, not running
+    # a target that stops between create and start: the start is refused
+    late = env.create(pod, env.busybox, name="late", command=bb("sleep", "1000"), sc=target_sc(t))
+    env.rt.StopContainer(pb.StopContainerRequest(container_id=d, timeout=0), timeout=30)
+    env.rt.StopContainer(pb.StopContainerRequest(container_id=t, timeout=0), timeout=30)
+    with pytest.raises(grpc.RpcError) as ei:
+        env.start(late)
+    assert ei.value.code() == grpc.StatusCode.FAILED_PRECONDITION, ei.value.details()

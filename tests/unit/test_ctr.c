@@ -17,9 +17,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,6 +32,7 @@
 
 #include "common/util.h"
 #include "execd/ctr.h"
+#include "execd/ctr_shm.h"
 #include "execd/execd.h"
 
 static char g_tmp[64], g_root[PATH_MAX], g_run[PATH_MAX];
@@ -690,6 +695,95 @@ static void test_seccomp_localhost(void **state)
 	assert_non_null(strstr(t, "Operation not permitted"));
 }
 
+/* ---- the pod's /dev/shm ---- */
+
+#define SHM_POD "0123456789abcdef"
+
+static int shm_mount_layers(const char *path)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[4096], mp[PATH_MAX];
+	int n = 0;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) == 1 && !strcmp(mp, path))
+			n++;
+	fclose(f);
+	return n;
+}
+
+static int shm_teardown(void **state)
+{
+	char path[PATH_MAX], pods[PATH_MAX + 8];
+
+	snprintf(pods, sizeof pods, "%s/pods", g_tmp);
+	if (ctr_shm_path(pods, SHM_POD, path, sizeof path) == 0)
+		for (int i = 0; i < 16 && umount2(path, MNT_DETACH) == 0; i++)
+			;
+	return teardown(state);
+}
+
+static void test_pod_shm(void **state)
+{
+	char pods[PATH_MAX + 8], dir[PATH_MAX + 32], path[PATH_MAX];
+	crisp_err_t err = CRISP_ERR_INIT;
+	struct statfs sf;
+	struct statvfs sv;
+	struct stat st;
+
+	(void)state;
+	snprintf(pods, sizeof pods, "%s/pods", g_tmp);
+	snprintf(dir, sizeof dir, "%s/" SHM_POD, pods);
+	assert_int_equal(mkdir(pods, 0700), 0);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	assert_int_equal(ctr_shm_path(pods, SHM_POD, path, 8), -1);
+	assert_int_equal(ctr_shm_path(pods, SHM_POD, path, sizeof path), 0);
+	assert_false(ctr_shm_mounted(pods, SHM_POD));
+
+	/* made once: a second call finds it and stacks nothing */
+	assert_int_equal(ctr_shm_mount(pods, SHM_POD, &err), 0);
+	assert_int_equal(ctr_shm_mount(pods, SHM_POD, &err), 0);
+	assert_int_equal(shm_mount_layers(path), 1);
+	assert_true(ctr_shm_mounted(pods, SHM_POD));
+	assert_int_equal(statfs(path, &sf), 0);
+	assert_int_equal(sf.f_type, TMPFS_MAGIC);
+	assert_int_equal((long long)sf.f_blocks * sf.f_bsize, 64LL * 1024 * 1024);
+	assert_int_equal(statvfs(path, &sv), 0);
+	assert_true(sv.f_flag & ST_NOSUID);
+	assert_true(sv.f_flag & ST_NODEV);
+	assert_true(sv.f_flag & ST_NOEXEC);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 01777);
+
+	/* unmount takes every layer a crash may have stacked, then the dir */
+	assert_int_equal(mount("shm", path, "tmpfs", MS_NOSUID, "size=4k"), 0);
+	assert_int_equal(shm_mount_layers(path), 2);
+	ctr_shm_unmount(pods, SHM_POD);
+	assert_int_equal(shm_mount_layers(path), 0);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_false(ctr_shm_mounted(pods, SHM_POD));
+	ctr_shm_unmount(pods, SHM_POD); /* idempotent */
+
+	/* a plain directory (not a mount) is not taken for the tmpfs */
+	assert_int_equal(mkdir(path, 0755), 0);
+	assert_false(ctr_shm_mounted(pods, SHM_POD));
+	assert_int_equal(ctr_shm_mount(pods, SHM_POD, &err), 0);
+	assert_true(ctr_shm_mounted(pods, SHM_POD));
+	ctr_shm_unmount(pods, SHM_POD);
+
+	/* something else at the path is refused, never mounted over */
+	assert_int_equal(symlink("/tmp", path), 0);
+	assert_int_equal(ctr_shm_mount(pods, SHM_POD, &err), -1);
+	assert_int_equal(err.code, CRISP_INTERNAL);
+	assert_int_equal(shm_mount_layers(path), 0);
+	assert_int_equal(unlink(path), 0);
+	/* no pod directory: an error, nothing made */
+	crisp_error_clear(&err);
+	assert_int_equal(ctr_shm_mount(pods, "feedfeedfeedfeed", &err), -1);
+	assert_int_equal(err.code, CRISP_INTERNAL);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest pure[] = {
@@ -706,6 +800,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_exec_session, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seccomp_default, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seccomp_localhost, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pod_shm, setup, shm_teardown),
 	};
 
 	/* The monitor re-executes /proc/self/exe: this test binary. */
