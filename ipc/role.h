@@ -7,7 +7,7 @@
  *   2  a pipe to crispd (log lines; crispd sanitises and relays them)
  *   3  the control channel to crispd (SOCK_SEQPACKET)
  *   4  a pipe holding the control channel's 32-byte key, then EOF
- *   5+ role-specific (frontd: the CRI listening socket)
+ *   5+ role-specific (frontd: 5 the CRI listening socket, 6 the streaming listener)
  * and nothing else open.  argv: <binary> --log-level N [role flags].
  *
  * Startup: role_init reads the key, builds the control channel, and
