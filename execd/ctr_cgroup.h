@@ -41,5 +41,11 @@ bool ctr_cgroup_exists(const struct ctr_cg *cg);
 /* Tasks in the cgroup and below: pids.current, else the member processes
  * counted from cgroup.procs (depth-bounded walk). */
 uint64_t ctr_cgroup_procs(const struct ctr_cg *cg);
+/* SIGKILL every process still in the container's cgroup: what outlives
+ * the container's init when it shares a PID namespace (the host's, or the
+ * pod's) instead of dying with its own.  cgroup.kill on v2; on v1 each pid
+ * is pinned with a pidfd and checked to be a member before the signal.
+ * Returns how many were signalled. */
+int ctr_cgroup_kill_all(const struct ctr_cg *cg);
 
 #endif

@@ -264,8 +264,11 @@ static void ctr_teardown(struct execd *x, const char *id, bool unpin)
 	}
 	if (ctr_run_dir(x, id, NULL, path, sizeof path) == 0)
 		rm_tree(path);
-	if (ctr_cgroups(x, id, &cg, &err) == 0)
+	if (ctr_cgroups(x, id, &cg, &err) == 0) {
+		if (ctr_cgroup_kill_all(&cg) > 0)
+			usleep(20000); /* let them die before rmdir */
 		ctr_cgroup_remove(&cg);
+	}
 	if (ctr_root_dir(x, id, NULL, path, sizeof path) == 0)
 		rm_tree(path);
 	if (layers_unhold(x, id, &err) < 0)
@@ -327,8 +330,15 @@ static void watch_exited(struct execd *x, struct ctr_watch *w)
 	if (ctr_run_dir(x, w->id, NULL, dir, sizeof dir) == 0 && ctr_exit_read(dir, &code, &fin, &sig) == 0) {
 		d.exit_code = code;
 		d.at_ns = fin;
-		if (ctr_cgroups(x, w->id, &cg, &err) == 0 && ctr_cgroup_oom_killed(&cg))
-			d.reason = "OOMKilled";
+		if (ctr_cgroups(x, w->id, &cg, &err) == 0) {
+			if (ctr_cgroup_oom_killed(&cg))
+				d.reason = "OOMKilled";
+			/* With a PID namespace of its own the kernel ended the rest
+			 * with the init; sharing the host's or the pod's, it did not. */
+			int n = ctr_cgroup_kill_all(&cg);
+			if (n > 0)
+				log_info("container %.12s: %d process(es) left after its init ended: killed", w->id, n);
+		}
 		crisp_error_clear(&err);
 		if (state_container_transition(x->pods.st, w->id, CTR_EV_EXITED, &d, &err) < 0)
 			log_warn("container %.12s: exit: %s", w->id, err.msg);

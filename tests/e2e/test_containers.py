@@ -885,3 +885,34 @@ def test_pid_namespace_target(env):
     with pytest.raises(grpc.RpcError) as ei:
         env.start(late)
     assert ei.value.code() == grpc.StatusCode.FAILED_PRECONDITION, ei.value.details()
+
+
+def test_shared_pid_namespace_leaves_no_process_behind(env):
+    """A container sharing the host's PID namespace: when its init ends, the
+    kernel does not end the rest (as it does for a namespace of its own);
+    execd kills what is left in the container's cgroup."""
+    pb = env.pb
+    pod = env.pod("hostpid", pid=pb.NODE)
+    marker = "4242.5"
+    sc = pb.LinuxContainerSecurityContext(
+        namespace_options=pb.NamespaceOption(network=pb.POD, pid=pb.NODE, ipc=pb.POD))
+    cid = env.create(pod, env.busybox, sc=sc,
+                     command=["/bin/sh", "-c", f"busybox sleep {marker} & exec busybox sleep 3600"])
+    env.start(cid)
+
+    def orphans():
+        out = subprocess.run(["pgrep", "-f", f"sleep {marker}"], capture_output=True, text=True).stdout
+        return [int(p) for p in out.split()]
+    deadline = time.time() + 10
+    while not orphans() and time.time() < deadline:
+        time.sleep(0.05)
+    assert orphans(), "the background process never started"
+    env.rt.StopContainer(pb.StopContainerRequest(container_id=cid, timeout=1), timeout=30)
+    assert env.status(cid).state == pb.CONTAINER_EXITED
+    deadline = time.time() + 5
+    while orphans() and time.time() < deadline:
+        time.sleep(0.05)
+    left = orphans()
+    for p in left:  # never leave it running, even on failure
+        os.kill(p, signal.SIGKILL)
+    assert not left, f"processes of the container outlived it: {left}"
