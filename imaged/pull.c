@@ -85,6 +85,7 @@ struct pull {
 	struct ipc_chan *execd; /* referenced while unpacking */
 	char (*committed)[MF_DIGEST_SIZE];
 	size_t ncommitted;
+	bool cancelled; /* the client gave up while a layer was unpacking */
 };
 
 static void pull_step_manifest(struct pull *p);
@@ -103,6 +104,8 @@ static void pull_unlink(struct pull *p)
 
 static void pull_free(struct pull *p)
 {
+	if (p->ch)
+		ipc_unwatch_cancel(p->ch, p->reqid);
 	if (p->req)
 		reg_cancel(p->ims->reg, p->req);
 	sigcheck_cancel(p->sc);
@@ -310,6 +313,11 @@ static void on_unpacked(struct ipc_chan *ch, struct ipc_msg *answer, const crisp
 	}
 	p->nunpacked = p->li + 1;
 	p->li++;
+	if (p->cancelled) {
+		crisp_error(&e, CRISP_CANCELLED, 0, "the client gave up (cancelled, gone, or past its deadline)");
+		pull_fail(p, &e);
+		return;
+	}
 	pull_next_layer(p);
 }
 
@@ -685,6 +693,29 @@ static char *secret(struct pull *p, size_t i, const char *s)
 	return p->secrets[i];
 }
 
+/*
+ * frontd's client went away or its deadline passed (CANCEL): stop, and
+ * leave nothing behind, exactly as for a failure.  A download in progress
+ * is abandoned (another pull waiting on the same blob then fetches it
+ * itself); a layer execd is unpacking is waited for, so that it is counted
+ * and released with the others rather than left on disk.
+ */
+static void on_pull_cancel(struct ipc_chan *ch, uint64_t reqid, void *arg)
+{
+	struct pull *p = arg;
+	crisp_err_t e = CRISP_ERR_INIT;
+
+	(void)ch;
+	(void)reqid;
+	log_info("pull %s: cancelled by the client", p->ref);
+	if (p->unpacking) {
+		p->cancelled = true;
+		return;
+	}
+	crisp_error(&e, CRISP_CANCELLED, 0, "the client gave up (cancelled, gone, or past its deadline)");
+	pull_fail(p, &e);
+}
+
 void pull_start(struct imaged_images *ims, struct ipc_chan *ch, uint64_t reqid,
 		const Runtime__V1__PullImageRequest *req)
 {
@@ -707,6 +738,8 @@ void pull_start(struct imaged_images *ims, struct ipc_chan *ch, uint64_t reqid,
 		      sizeof p->ref);
 	p->next = ims->pulls;
 	ims->pulls = p;
+	if (ipc_watch_cancel(ch, reqid, on_pull_cancel, p, &err) < 0)
+		crisp_error_clear(&err); /* no memory: the pull just runs to its end */
 	if (!req->image || !req->image->image || !*req->image->image) {
 		crisp_error(&err, CRISP_INVALID_ARGUMENT, 0, "no image reference");
 		pull_fail(p, &err);

@@ -433,3 +433,93 @@ def test_image_in_use_is_kept(env, cri):
     # busybox (pulled by the fixture) keeps the shared base layer only
     assert layers_dir(c) == [registry_chain[7:] for registry_chain in
                              env.registry.busybox().chain_ids()]
+
+
+class StallingProxy:
+    """A registry in front of the test registry that forwards everything
+    but never answers for one blob: a pull of that image hangs until its
+    client gives up."""
+
+    def __init__(self, upstream, stall_digest):
+        import http.server
+        import threading
+        import urllib.request
+        self.stalled = threading.Event()
+        self.release = threading.Event()
+        proxy = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_HEAD(self):
+                self.do_GET(head=True)
+
+            def do_GET(self, head=False):
+                if stall_digest in self.path and "/blobs/" in self.path:
+                    proxy.stalled.set()
+                    proxy.release.wait(30)
+                    return
+                req = urllib.request.Request(f"http://{upstream}{self.path}", method="HEAD" if head else "GET",
+                                             headers={k: v for k, v in self.headers.items() if k.lower() == "accept"})
+                try:
+                    with urllib.request.urlopen(req, timeout=10) as r:
+                        body, code, hdrs = r.read(), r.status, r.headers
+                except urllib.error.HTTPError as e:
+                    body, code, hdrs = e.read(), e.code, e.headers
+                self.send_response(code)
+                for k in ("Content-Type", "Docker-Content-Digest", "Docker-Distribution-Api-Version"):
+                    if hdrs.get(k):
+                        self.send_header(k, hdrs[k])
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if not head:
+                    self.wfile.write(body)
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.srv.daemon_threads = True
+        self.host = f"127.0.0.1:{self.srv.server_address[1]}"
+        self.t = threading.Thread(target=self.srv.serve_forever, daemon=True)
+        self.t.start()
+
+    def close(self):
+        self.release.set()
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def test_pull_cancelled_when_the_client_gives_up(crisp_factory, registry, cri):
+    """The client's deadline passes mid-download: frontd cancels, imaged
+    stops the pull and leaves nothing behind; the next pull works."""
+    pb, _ = cri
+    img = registry.build_image("stall", "v1", files={"big": os.urandom(64 * 1024)})
+    proxy = StallingProxy(registry.host, img.layers[-1][0].split(":", 1)[1])
+    rc = RegistriesConf()
+    try:
+        rc.insecure(proxy.host, registry.host)
+        c = crisp_factory(rc.crisp_conf())
+        c.start()
+        ref = img.ref.replace(registry.host, proxy.host)
+        t0 = time.monotonic()
+        with pytest.raises(grpc.RpcError) as e:
+            c.image().PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=ref)), timeout=1.5)
+        assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert time.monotonic() - t0 < 5
+        assert proxy.stalled.is_set()
+        deadline = time.monotonic() + 10
+        while "cancelled by the client" not in c.logtext() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "cancelled by the client" in c.logtext()
+        # nothing of it is left: no image, no partial blob
+        assert status(c, pb, ref) is None
+        tmp = os.path.join(c.root, "images", "tmp")
+        deadline = time.monotonic() + 5
+        while os.path.isdir(tmp) and os.listdir(tmp) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not os.path.isdir(tmp) or os.listdir(tmp) == []
+        assert layers_dir(c) == []
+        # the same image straight from the registry pulls fine
+        assert pull(c, pb, img.ref) == img.id
+    finally:
+        proxy.close()
+        rc.cleanup()
