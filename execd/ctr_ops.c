@@ -138,6 +138,7 @@ struct exec_sync {
 
 static void es_free(struct exec_sync *e)
 {
+	ipc_unwatch_cancel(e->ch, e->reqid);
 	if (e->timer)
 		loop_timer_cancel(e->x->role.loop, e->timer);
 	if (e->fd >= 0) {
@@ -183,6 +184,17 @@ static void on_es_timeout(struct loop *l, void *arg)
 	e->timer = NULL;
 	crisp_error(&err, CRISP_DEADLINE_EXCEEDED, 0, "command timed out");
 	ctr_answer_error(e->ch, e->reqid, &err);
+	es_free(e); /* closing the socket makes the helper kill the process */
+}
+
+/* The client gave up (CANCEL): nobody waits for the output any more. */
+static void on_es_cancel(struct ipc_chan *ch, uint64_t reqid, void *arg)
+{
+	struct exec_sync *e = arg;
+
+	(void)ch;
+	(void)reqid;
+	log_info("ExecSync cancelled by the client: the command is killed");
 	es_free(e); /* closing the socket makes the helper kill the process */
 }
 
@@ -297,6 +309,8 @@ void ctrs_on_exec_sync(struct ipc_chan *ch, struct ipc_msg *m, struct execd *x)
 		int64_t t = w->req->timeout > 86400 ? 86400 : w->req->timeout;
 		e->timer = loop_timer_add(x->role.loop, (uint64_t)t * 1000, on_es_timeout, e);
 	}
+	if (ipc_watch_cancel(ch, e->reqid, on_es_cancel, e, &err) < 0)
+		crisp_error_clear(&err); /* no memory: it runs to its end or timeout */
 	return;
 refuse:
 	free(e);

@@ -916,3 +916,28 @@ def test_shared_pid_namespace_leaves_no_process_behind(env):
     for p in left:  # never leave it running, even on failure
         os.kill(p, signal.SIGKILL)
     assert not left, f"processes of the container outlived it: {left}"
+
+
+def test_exec_sync_killed_when_the_client_gives_up(env):
+    """ExecSync without a timeout of its own: when the client's deadline
+    passes, frontd cancels and execd kills the command."""
+    pb = env.pb
+    pod = env.pod("esc")
+    cid = env.create(pod, env.busybox, command=["busybox", "sleep", "3600"])
+    env.start(cid)
+    marker = "3131.5"
+
+    def running():
+        out = subprocess.run(["pgrep", "-f", f"sleep {marker}"], capture_output=True, text=True).stdout
+        return [int(p) for p in out.split()]
+    with pytest.raises(grpc.RpcError) as e:
+        env.rt.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["busybox", "sleep", marker]), timeout=1.5)
+    assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    deadline = time.time() + 10
+    while running() and time.time() < deadline:
+        time.sleep(0.05)
+    left = running()
+    for p in left:
+        os.kill(p, signal.SIGKILL)
+    assert not left, "the command outlived its cancelled ExecSync"
+    assert "ExecSync cancelled by the client" in env.c.logtext()
