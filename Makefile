@@ -19,7 +19,7 @@ B ?= build
 endif
 
 CC ?= cc
-PKGS := libprotobuf-c libsodium libseccomp libcap-ng inih libnghttp2 jansson libarchive libcurl sqlite3 gpgme libcrypto zlib
+PKGS := libprotobuf-c libsodium libseccomp libcap-ng inih libnghttp2 jansson libarchive libcurl sqlite3 gpgme libcrypto libssl zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

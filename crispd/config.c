@@ -40,6 +40,9 @@ const char config_default_text[] =
 	"registries_d = /etc/containers/registries.d\n"
 	"signature_policy_dir =\n"
 	"audit_log =\n"
+	"auth_file = /etc/crisp/auth.json\n"
+	"certs_dir = /etc/containers/certs.d\n"
+	"stall_timeout_s = 60\n"
 	"\n"
 	"[execd]\n"
 	"cgroup_parent = crisp\n"
@@ -53,7 +56,10 @@ const char config_default_text[] =
 	"\n"
 	"[streaming]\n"
 	"address = 127.0.0.1\n"
-	"port = 0\n";
+	"port = 0\n"
+	"tls_cert =\n"
+	"tls_key =\n"
+	"tls_client_ca =\n";
 
 enum cfg_type {
 	CT_STRING,   /* any single-line text, may be empty */
@@ -103,6 +109,9 @@ static const struct cfg_key schema[] = {
 	{ "imaged", "registries_d", CT_PATH_OPT, M(registries_d), 0, 0, 0 },
 	{ "imaged", "signature_policy_dir", CT_PATH_OPT, M(signature_policy_dir), 0, 0, 0 },
 	{ "imaged", "audit_log", CT_PATH_OPT, M(audit_log), 0, 0, 0 },
+	{ "imaged", "auth_file", CT_PATH_OPT, M(auth_file), 0, 0, 0 },
+	{ "imaged", "certs_dir", CT_PATH_OPT, M(certs_dir), 0, 0, 0 },
+	{ "imaged", "stall_timeout_s", CT_UINT, M(stall_timeout_s), 0, 1, 3600 },
 	{ "execd", "cgroup_parent", CT_STRING, M(cgroup_parent), 0, 0, 0 },
 	{ "execd", "runtime_policy", CT_PATH_OPT, M(runtime_policy), 0, 0, 0 },
 	{ "netd", "cni_config_dir", CT_PATH, M(cni_config_dir), 0, 0, 0 },
@@ -111,6 +120,9 @@ static const struct cfg_key schema[] = {
 	{ "netd", "netns_dir", CT_PATH_OPT, M(netns_dir), 0, 0, 0 },
 	{ "streaming", "address", CT_ADDRESS, M(stream_address), 0, 0, 0 },
 	{ "streaming", "port", CT_UINT, M(stream_port), 0, 0, 65535 },
+	{ "streaming", "tls_cert", CT_PATH_OPT, M(stream_tls_cert), 0, 0, 0 },
+	{ "streaming", "tls_key", CT_PATH_OPT, M(stream_tls_key), 0, 0, 0 },
+	{ "streaming", "tls_client_ca", CT_PATH_OPT, M(stream_tls_client_ca), 0, 0, 0 },
 };
 
 #define MAX_LIST 64
@@ -534,6 +546,12 @@ int config_validate(const struct crisp_config *cfg, crisp_err_t *err)
 	if (!strcmp(cfg->frontd_user, cfg->imaged_user))
 		return crisp_error(err, CRISP_INVALID_ARGUMENT, 0,
 				   "frontd.user and imaged.user must differ (each role owns its own uid)");
+	if ((c->stream_tls_cert[0] == '\0') != (c->stream_tls_key[0] == '\0'))
+		return crisp_error(err, CRISP_INVALID_ARGUMENT, 0,
+				   "streaming.tls_cert and streaming.tls_key: set both or neither");
+	if (c->stream_tls_client_ca[0] != '\0' && c->stream_tls_cert[0] == '\0')
+		return crisp_error(err, CRISP_INVALID_ARGUMENT, 0,
+				   "streaming.tls_client_ca needs streaming.tls_cert and tls_key (TLS)");
 	return 0;
 }
 

@@ -365,7 +365,7 @@ static void proc_spawn(struct role_proc *p)
 	int sv[2] = { -1, -1 }, kp[2] = { -1, -1 }, lp[2] = { -1, -1 };
 	uint8_t key[IPC_KEY_SIZE];
 	char uidarg[16], gidarg[16], lvl[8];
-	char *argv[16];
+	char *argv[24];
 	char *envp[8];
 	int argc = 0, envc = 0;
 	struct ipc_chan_cfg cc;
@@ -392,6 +392,19 @@ static void proc_spawn(struct role_proc *p)
 	if (p->role == ROLE_FRONTD) {
 		argv[argc++] = "--chroot";
 		argv[argc++] = d->empty_dir;
+		/* frontd reads the streaming TLS files before its sandbox. */
+		if (*d->cfg.c->stream_tls_cert != '\0') {
+			argv[argc++] = "--stream-tls-cert";
+			argv[argc++] = d->cfg.c->stream_tls_cert;
+		}
+		if (*d->cfg.c->stream_tls_key != '\0') {
+			argv[argc++] = "--stream-tls-key";
+			argv[argc++] = d->cfg.c->stream_tls_key;
+		}
+		if (*d->cfg.c->stream_tls_client_ca != '\0') {
+			argv[argc++] = "--stream-tls-client-ca";
+			argv[argc++] = d->cfg.c->stream_tls_client_ca;
+		}
 	}
 	if (d->cfg.sandbox_debug)
 		argv[argc++] = "--sandbox-debug";

@@ -3,7 +3,8 @@
  * own unprivileged user in an empty chroot, with no capabilities, Landlock
  * denying every filesystem access, and a seccomp allowlist.  It gets the
  * listening CRI socket from crispd as fd 5, the streaming server's TCP
- * listener as fd 6, and opens nothing itself.
+ * listener as fd 6, and opens nothing itself once sandboxed (the streaming
+ * TLS files, when configured, are read before: frontd/stream_tls.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <sodium.h>
@@ -21,6 +23,12 @@
 #include "common/util.h"
 #include "frontd/cri.h"
 #include "frontd/events.h"
+#include "frontd/stream_tls.h"
+
+/* [streaming] tls_cert, tls_key, tls_client_ca as crispd passed them
+ * (--stream-tls-*): read before the sandbox, fixed for frontd's life. */
+static const char *tls_cert = "", *tls_key = "", *tls_client_ca = "";
+static struct stream_tls *tls;
 
 /* Who may call: the configured uids (kubelet, crictl as root). */
 static bool accept_check(const struct ucred *cred, void *arg)
@@ -45,6 +53,10 @@ static int config_check(struct role_ctx *r, const Cipc__Config *c, crisp_err_t *
 {
 	const Cipc__Config *cur = r->config;
 
+	if (strcmp(c->stream_tls_cert, tls_cert) || strcmp(c->stream_tls_key, tls_key) ||
+	    strcmp(c->stream_tls_client_ca, tls_client_ca))
+		return crisp_error(err, CRISP_FAILED_PRECONDITION, 0,
+				   "streaming tls_cert, tls_key and tls_client_ca change only with a restart of crisp");
 	if (cur == NULL)
 		return 0;
 	if (c->max_connections != cur->max_connections || c->max_streams != cur->max_streams ||
@@ -80,7 +92,12 @@ static void config_apply(struct role_ctx *r, const Cipc__Config *c)
 		f->stream = stream_server_new(r->loop, f->stream_fd, f->stream_base, &be, NULL, &err);
 		if (f->stream == NULL)
 			fatal("streaming server: %s", err.msg);
-		log_info("streaming server on %s", f->stream_base);
+		if (tls != NULL)
+			stream_server_set_tls(f->stream, tls);
+		log_info("streaming server on %s%s", f->stream_base,
+			 tls == NULL				 ? ""
+			 : stream_tls_verifies_clients(tls) ? " (TLS, client certificates required)"
+							    : " (TLS)");
 	}
 }
 
@@ -117,13 +134,13 @@ static void stream_listener(struct frontd *f)
 
 		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof host);
 		port = ntohs(s4->sin_port);
-		snprintf(f->stream_base, sizeof f->stream_base, "http://%s:%d", host, port);
+		snprintf(f->stream_base, sizeof f->stream_base, "%s://%s:%d", tls ? "https" : "http", host, port);
 	} else if (ss.ss_family == AF_INET6) {
 		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
 
 		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof host);
 		port = ntohs(s6->sin6_port);
-		snprintf(f->stream_base, sizeof f->stream_base, "http://[%s]:%d", host, port);
+		snprintf(f->stream_base, sizeof f->stream_base, "%s://[%s]:%d", tls ? "https" : "http", host, port);
 	} else {
 		fatal("fd %d: the streaming listener is not TCP", f->stream_fd);
 	}
@@ -146,6 +163,50 @@ static const struct role_ops ops = {
 	.stop = stop,
 };
 
+/* Take frontd's own flags out of argv (the rest are every role's). */
+static int tls_args(int argc, char **argv)
+{
+	int n = 1;
+
+	for (int i = 1; i < argc; i++) {
+		const char **slot = NULL;
+
+		if (!strcmp(argv[i], "--stream-tls-cert"))
+			slot = &tls_cert;
+		else if (!strcmp(argv[i], "--stream-tls-key"))
+			slot = &tls_key;
+		else if (!strcmp(argv[i], "--stream-tls-client-ca"))
+			slot = &tls_client_ca;
+		if (slot != NULL && i + 1 < argc) {
+			*slot = argv[++i];
+			continue;
+		}
+		argv[n++] = argv[i];
+	}
+	argv[n] = NULL;
+	return n;
+}
+
+/* Build the TLS context while files can still be opened (frontd is root
+ * and outside its chroot until sandbox_apply_role).  libssl must not read
+ * openssl.cnf: at runtime the sandbox would kill frontd for it. */
+static void tls_setup(void)
+{
+	crisp_err_t err = CRISP_ERR_INIT;
+
+	if (*tls_cert == '\0' && *tls_key == '\0') {
+		if (*tls_client_ca != '\0')
+			fatal("streaming: tls_client_ca needs tls_cert and tls_key");
+		return;
+	}
+	tls = stream_tls_new(tls_cert, tls_key, tls_client_ca, &err);
+	if (tls == NULL)
+		fatal("%s", err.msg);
+	/* Checking a certificate's dates goes through mktime, whose first call
+	 * reads /etc/localtime: load it now, once. */
+	tzset();
+}
+
 int main(int argc, char **argv)
 {
 	static struct frontd f;
@@ -154,12 +215,14 @@ int main(int argc, char **argv)
 	int acc = 0;
 	socklen_t sl = sizeof acc;
 
+	argc = tls_args(argc, argv);
 	role_parse_args(argc, argv, &f.args);
 	role_init(&f.role, ROLE_FRONTD, &ops, handlers, ARRAY_SIZE(handlers), &f);
 	f.listen_fd = ROLE_FD_FIRST_EXTRA;
 	if (fstat(f.listen_fd, &st) < 0 || !S_ISSOCK(st.st_mode) ||
 	    getsockopt(f.listen_fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &sl) < 0 || !acc)
 		fatal("fd %d is not the listening CRI socket", f.listen_fd);
+	tls_setup();
 	stream_listener(&f);
 	if (f.args.chroot == NULL)
 		fatal("frontd needs --chroot (its empty root)");

@@ -30,6 +30,7 @@
 #include "frontd/stream.h"
 #include "frontd/stream_http.h"
 #include "frontd/stream_spdy.h"
+#include "frontd/stream_tls.h"
 #include "frontd/stream_ws.h"
 #include "proto/cri.pb-c.h"
 
@@ -107,6 +108,12 @@ struct stream_conn {
 	bool rd_eof;
 	bool session_counted;
 
+	/* TLS: NULL on a plain connection */
+	SSL *ssl;
+	bool tls_hs;          /* handshake not finished */
+	uint32_t tls_want;    /* readiness a blocked TLS call waits for */
+	struct loop_timer *tls_pend; /* decrypted input waiting inside OpenSSL */
+
 	enum { P_NONE, P_SPDY, P_WS } proto;
 	int ver;              /* channel protocol: 1 (channel.k8s.io) .. 5 */
 	bool b64;             /* base64 WebSocket variant */
@@ -149,6 +156,7 @@ struct stream_server {
 	uint32_t nconns, nsessions;
 	struct loop_timer *sweep;
 	struct stream_stats st;
+	struct stream_tls *tls; /* not owned */
 };
 
 static void conn_close(struct stream_conn *c, const char *why);
@@ -767,16 +775,37 @@ static void be_update(struct stream_conn *c, struct backend *be)
 	set_events(c, be->fd, &be->reg, &be->ev, ev, backend_io);
 }
 
+static void tls_pend_cb(struct loop *l, void *arg)
+{
+	struct stream_conn *c = arg;
+
+	c->tls_pend = NULL;
+	client_io(l, c->fd, EPOLLIN, c);
+}
+
 static void conn_update(struct stream_conn *c)
 {
 	uint32_t ev = 0;
 
 	if (c->fd < 0)
 		return;
+	if (c->ssl != NULL && c->tls_hs) {
+		set_events(c, c->fd, &c->reg, &c->ev, c->tls_want, client_io);
+		return;
+	}
 	if (!c->rd_eof && !backends_full(c))
 		ev |= EPOLLIN;
 	if (c->out.len > 0 || (c->state == CS_CLOSING && !c->wr_shut))
 		ev |= EPOLLOUT;
+	if (c->ssl != NULL) {
+		/* Records already decrypted inside OpenSSL wake no epoll: read
+		 * them from a timer, as soon as the loop turns. */
+		if ((ev & EPOLLIN) && c->inlen < c->incap && stream_tls_pending(c->ssl) > 0 && c->tls_pend == NULL)
+			c->tls_pend = loop_timer_add(c->s->loop, 0, tls_pend_cb, c);
+		/* A read that must write (or the reverse) waits for that. */
+		if (ev != 0)
+			ev |= c->tls_want;
+	}
 	set_events(c, c->fd, &c->reg, &c->ev, ev, client_io);
 	be_update(c, &c->be);
 	for (int i = 0; i < PF_MAX_PAIRS; i++)
@@ -1366,6 +1395,9 @@ static void conn_close(struct stream_conn *c, const char *why)
 			backend_close(c, &c->pairs[i].be);
 	if (c->reg)
 		loop_del(s->loop, c->fd);
+	if (c->tls_pend != NULL)
+		loop_timer_cancel(s->loop, c->tls_pend);
+	SSL_free(c->ssl);
 	close(c->fd);
 	c->fd = -1;
 	if (c->session_counted)
@@ -1388,15 +1420,63 @@ static void conn_close(struct stream_conn *c, const char *why)
 	free(c);
 }
 
+/* The client socket, through TLS when the server has it. */
+static ssize_t conn_recv(struct stream_conn *c, void *buf, size_t n)
+{
+	uint32_t want = 0;
+	ssize_t r;
+
+	if (c->ssl == NULL)
+		return recv(c->fd, buf, n, MSG_DONTWAIT);
+	r = stream_tls_read(c->ssl, buf, n, &want);
+	c->tls_want |= want;
+	return r;
+}
+
+static ssize_t conn_send(struct stream_conn *c, const void *buf, size_t n)
+{
+	uint32_t want = 0;
+	ssize_t r;
+
+	if (c->ssl == NULL)
+		return send(c->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	r = stream_tls_write(c->ssl, buf, n, &want);
+	c->tls_want |= want;
+	return r;
+}
+
 static void client_io(struct loop *l, int fd, uint32_t events, void *arg)
 {
 	struct stream_conn *c = arg;
 
 	(void)l;
 	(void)fd;
+	if (c->ssl != NULL) {
+		if (c->tls_hs) {
+			char why[256];
+			int rc = stream_tls_handshake(c->ssl, &c->tls_want, why, sizeof why);
+
+			if (rc < 0) {
+				c->s->st.tls_failed++;
+				log_info("stream: TLS handshake failed: %s", why);
+				conn_close(c, "TLS handshake");
+				return;
+			}
+			if (rc == 0) {
+				conn_update(c);
+				return;
+			}
+			c->tls_hs = false;
+		}
+		/* Either readiness may unblock either direction (a TLS read may
+		 * need to write and the reverse): try both; a call that cannot
+		 * proceed only says so. */
+		c->tls_want = 0;
+		events |= EPOLLIN | EPOLLOUT;
+	}
 	if (events & EPOLLOUT) {
 		while (c->out.len > 0) {
-			ssize_t w = send(c->fd, c->out.b, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+			ssize_t w = conn_send(c, c->out.b, c->out.len);
 
 			if (w < 0 && (errno == EAGAIN || errno == EINTR))
 				break;
@@ -1412,6 +1492,8 @@ static void client_io(struct loop *l, int fd, uint32_t events, void *arg)
 				conn_close(c, "done");
 				return;
 			}
+			if (!c->wr_shut && c->ssl != NULL)
+				stream_tls_shutdown(c->ssl);
 			(void)shutdown(c->fd, SHUT_WR);
 			c->wr_shut = true;
 		}
@@ -1425,7 +1507,7 @@ static void client_io(struct loop *l, int fd, uint32_t events, void *arg)
 				c->inlen = 0, room = c->incap; /* read and discard */
 			if (room == 0)
 				break;
-			n = recv(c->fd, c->in + c->inlen, room, MSG_DONTWAIT);
+			n = conn_recv(c, c->in + c->inlen, room);
 			if (n < 0 && (errno == EAGAIN || errno == EINTR))
 				break;
 			if (n <= 0) {
@@ -1491,7 +1573,14 @@ static void on_accept(struct loop *l, int fd, uint32_t events, void *arg)
 		c->state = CS_HTTP;
 		c->last_active = crisp_now_ms();
 		c->deadline = c->last_active + s->lim.handshake_ms;
-		if (loop_add(s->loop, cfd, EPOLLIN, client_io, c) < 0) {
+		if (s->tls != NULL) {
+			/* The handshake shares the request head's deadline. */
+			c->ssl = stream_tls_conn_new(s->tls, cfd);
+			c->tls_hs = true;
+			c->tls_want = EPOLLIN;
+		}
+		if ((s->tls != NULL && c->ssl == NULL) || loop_add(s->loop, cfd, EPOLLIN, client_io, c) < 0) {
+			SSL_free(c->ssl);
 			free(c->in);
 			free(c);
 			close(cfd);
@@ -1613,6 +1702,11 @@ void stream_server_free(struct stream_server *s)
 	if (s->sweep)
 		loop_timer_cancel(s->loop, s->sweep);
 	free(s);
+}
+
+void stream_server_set_tls(struct stream_server *s, struct stream_tls *tls)
+{
+	s->tls = tls;
 }
 
 void stream_server_stats(const struct stream_server *s, struct stream_stats *st)

@@ -70,6 +70,12 @@ struct stream_server *stream_server_new(struct loop *l, int listen_fd, const cha
 					crisp_err_t *err);
 void stream_server_free(struct stream_server *s);
 
+/* Serve TLS on every connection accepted from now on (the server does not
+ * own tls; it must outlive the server).  The caller makes base_url
+ * https://. */
+struct stream_tls;
+void stream_server_set_tls(struct stream_server *s, struct stream_tls *tls);
+
 /* Mint a token for a validated request (packed CRI Exec/Attach/
  * PortForwardRequest, copied) and write the URL to url.  RESOURCE_EXHAUSTED
  * when max_tokens are pending. */
@@ -79,6 +85,7 @@ int stream_token_new(struct stream_server *s, enum stream_verb verb, const uint8
 struct stream_stats {
 	uint32_t conns, tokens, sessions; /* now */
 	uint64_t accepted, refused, bad_token, protocol_errors, closed_idle;
+	uint64_t tls_failed; /* TLS handshakes that failed (plain HTTP, no or a bad client certificate) */
 };
 void stream_server_stats(const struct stream_server *s, struct stream_stats *st);
 

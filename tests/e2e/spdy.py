@@ -77,12 +77,18 @@ def read_http_response(sock, deadline):
     return status, headers, rest
 
 
-def http_upgrade(url, upgrade_headers, method="POST", timeout=10):
+def http_upgrade(url, upgrade_headers, method="POST", timeout=10, ssl_context=None):
     """Open url and send an upgrade request; returns (sock, status, headers,
     rest).  rest: bytes after the head (the body of an error answer, or the
-    first frames)."""
+    first frames).  https URLs go through ssl_context (an ssl.SSLContext)."""
     u = urllib.parse.urlsplit(url)
     sock = socket.create_connection((u.hostname, u.port), timeout=timeout)
+    if u.scheme == "https":
+        try:
+            sock = ssl_context.wrap_socket(sock, server_hostname=u.hostname)
+        except BaseException:
+            sock.close()
+            raise
     path = u.path + (("?" + u.query) if u.query else "")
     req = f"{method} {path} HTTP/1.1\r\nHost: {u.netloc}\r\n"
     for k, v in upgrade_headers:
@@ -126,10 +132,10 @@ class Stream:
 class SpdyConn:
     """One upgraded connection; a reader thread files frames into streams."""
 
-    def __init__(self, url, protocols, method="POST", timeout=10):
+    def __init__(self, url, protocols, method="POST", timeout=10, ssl_context=None):
         hdrs = [("Connection", "Upgrade"), ("Upgrade", "SPDY/3.1")]
         hdrs += [("X-Stream-Protocol-Version", p) for p in protocols]
-        self.sock, status, headers, rest = http_upgrade(url, hdrs, method, timeout)
+        self.sock, status, headers, rest = http_upgrade(url, hdrs, method, timeout, ssl_context)
         if status != 101:
             body = rest
             try:
@@ -329,12 +335,12 @@ def remotecommand(url, stdin=None, stdout=True, stderr=True, tty=False, resize=N
 
 # ---- Kubernetes port-forward ----
 
-def port_forward(url, port, payload, requestid=0, conn=None, timeout=20, half_close=True):
+def port_forward(url, port, payload, requestid=0, conn=None, timeout=20, half_close=True, ssl_context=None):
     """One port-forward request: send payload on the data stream (then FIN
     when half_close), read until the server finishes it.  Returns (data,
     error message)."""
     own = conn is None
-    c = conn or SpdyConn(url, ["portforward.k8s.io"])
+    c = conn or SpdyConn(url, ["portforward.k8s.io"], ssl_context=ssl_context)
     try:
         h = {"streamType": "error", "port": str(port), "requestID": str(requestid)}
         es = c.create_stream(h)

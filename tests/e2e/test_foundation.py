@@ -233,6 +233,15 @@ def test_dropins_later_wins_and_flags_override(tmpdir_short):
     assert r.returncode == 0, r.stderr
     r = run_crispd("--config", conf, "--check-config", "--log-level", "loud")
     assert r.returncode != 0 and "--log-level" in r.stderr
+    # Keys that only make sense together are checked together.
+    with open(os.path.join(conf + ".d", "30-tls.conf"), "w") as f:
+        f.write("[streaming]\ntls_cert = /etc/crisp/stream.crt\n")
+    r = run_crispd("--config", conf, "--check-config")
+    assert r.returncode != 0 and "streaming.tls_cert and streaming.tls_key" in r.stderr, r.stderr
+    with open(os.path.join(conf + ".d", "30-tls.conf"), "w") as f:
+        f.write("[streaming]\ntls_client_ca = /etc/crisp/ca.crt\n")
+    r = run_crispd("--config", conf, "--check-config")
+    assert r.returncode != 0 and "streaming.tls_client_ca" in r.stderr, r.stderr
 
 
 def test_embedded_default_parses():

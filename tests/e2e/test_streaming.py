@@ -451,3 +451,187 @@ def test_exec_refused_for_unknown_container(crisp, cri):
     with pytest.raises(grpc.RpcError) as e:
         crisp.runtime().Exec(pb.ExecRequest(container_id="f" * 64, cmd=["true"], stdout=True), timeout=10)
     assert e.value.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION)
+
+
+# ---- TLS ([streaming] tls_cert, tls_key, tls_client_ca) ----
+
+import ssl  # noqa: E402
+
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture
+def pki(tmpdir_short):
+    """A CA, a server certificate for IP 127.0.0.1 and a client certificate,
+    made with openssl in a directory of their own.  Certificates 0644, keys
+    0600 (owned by root: frontd reads them before it drops privileges)."""
+    d = os.path.join(tmpdir_short, "pki")
+    os.makedirs(d)
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+            "-subj", "/CN=crisp test CA", "-keyout", "ca.key", "-out", "ca.crt", cwd=d)
+    with open(os.path.join(d, "server.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+    with open(os.path.join(d, "client.ext"), "w") as f:
+        f.write("extendedKeyUsage=clientAuth\n")
+    for name in ("server", "client", "rogue"):
+        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj",
+                f"/CN=crisp test {name}", "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=d)
+    for name in ("server", "client"):
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                "-days", "2", "-extfile", f"{name}.ext", "-out", f"{name}.crt", cwd=d)
+    # Signed by itself, not by the CA.
+    openssl("x509", "-req", "-in", "rogue.csr", "-signkey", "rogue.key", "-days", "2", "-extfile", "client.ext",
+            "-out", "rogue.crt", cwd=d)
+    for n in os.listdir(d):
+        os.chmod(os.path.join(d, n), 0o600 if n.endswith(".key") else 0o644)
+    return d
+
+
+def tls_conf(pki, client_ca=False):
+    # sandbox_debug: a syscall missing from frontd's allowlist on the TLS
+    # paths ends frontd with its name in the log (the tests check its pid).
+    conf = (f"\n[crisp]\nsandbox_debug = true\n[streaming]\ntls_cert = {pki}/server.crt\n"
+            f"tls_key = {pki}/server.key\n")
+    if client_ca:
+        conf += f"tls_client_ca = {pki}/ca.crt\n"
+    return conf
+
+
+def client_ctx(pki, cert=None):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(os.path.join(pki, "ca.crt"))
+    if cert:
+        ctx.load_cert_chain(os.path.join(pki, f"{cert}.crt"), os.path.join(pki, f"{cert}.key"))
+    return ctx
+
+
+@pytest.fixture
+def tls_pod(crisp_factory, tmpdir_short, cri, pki):
+    """start(client_ca) -> (crisp, pod, listener on 8080): a crisp serving
+    its streaming URLs over TLS, a pod and an echo server in it."""
+    made = []
+
+    def start(client_ca=False):
+        pb, _ = cri
+        c = crisp_factory(tls_conf(pki, client_ca))
+        with open(os.path.join(c.cni_dir, "10-test.conflist"), "w") as f:
+            f.write(CNI_BRIDGE.replace("IPAM_DIR", os.path.join(tmpdir_short, "ipam")))
+        c.start()
+        made.append((c, None, None))
+        pod = run_pod(c, pb, name="tls")
+        made[-1] = (c, pod, None)
+        pl = PodListener(c, pod, 8080)
+        made[-1] = (c, pod, pl)
+        return c, pod
+    yield start
+    pb, _ = cri
+    for c, pod, pl in made:
+        if pl:
+            pl.stop()
+        if pod:
+            c.runtime().StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod), timeout=60)
+        c.stop()
+        cleanup_host(c)
+
+
+def test_tls_port_forward(cri, tls_pod, pki):
+    pb, _ = cri
+    c, pod = tls_pod()
+    url = pf_url(c, pb, pod)
+    u = urllib.parse.urlsplit(url)
+    assert u.scheme == "https" and u.hostname == "127.0.0.1" and u.path.startswith("/portforward/")
+    data, err = spdy.port_forward(url, 8080, b"over tls " * 20000, ssl_context=client_ctx(pki))
+    assert err == "" and data == b"echo:" + b"over tls " * 20000
+    # Several requests on one TLS connection, then a ping.
+    conn = spdy.SpdyConn(pf_url(c, pb, pod), ["portforward.k8s.io"], ssl_context=client_ctx(pki))
+    try:
+        for i in range(3):
+            data, err = spdy.port_forward(None, 8080, b"r%d" % i, requestid=i, conn=conn)
+            assert err == "" and data == b"echo:r%d" % i
+        assert conn.ping(1)
+    finally:
+        conn.close()
+    assert "TLS" in c.logtext()
+
+
+def test_tls_refuses_plain_http_and_garbage_unharmed(cri, tls_pod, pki):
+    pb, _ = cri
+    c, pod = tls_pod()
+    pid = frontd_pid(c)
+    url = pf_url(c, pb, pod)
+    u = urllib.parse.urlsplit(url)
+    plain = "http://" + u.netloc + u.path
+    # A plain HTTP/1.1 upgrade: the handshake fails, the connection closes.
+    with pytest.raises((ConnectionError, OSError)):
+        spdy.SpdyConn(plain, ["portforward.k8s.io"])
+    # Random bytes, a truncated ClientHello, a client that connects and leaves.
+    for junk in (os.urandom(300), bytes.fromhex("160301020001"), b""):
+        s = socket.create_connection((u.hostname, u.port), timeout=5)
+        try:  # frontd may have closed already
+            s.sendall(junk)
+            s.shutdown(socket.SHUT_WR)
+            while s.recv(4096):
+                pass
+        except OSError:
+            pass
+        s.close()
+    # A client that does not trust the server's CA refuses it.
+    with pytest.raises(ssl.SSLError):
+        spdy.SpdyConn(url, ["portforward.k8s.io"], ssl_context=ssl.create_default_context())
+    # frontd is unharmed; the URL's token was not consumed by any of this.
+    assert frontd_pid(c) == pid
+    data, err = spdy.port_forward(url, 8080, b"still fine", ssl_context=client_ctx(pki))
+    assert err == "" and data == b"echo:still fine"
+    assert "TLS handshake failed" in c.logtext()
+
+
+def test_tls_client_certificate_required(cri, tls_pod, pki):
+    pb, _ = cri
+    c, pod = tls_pod(client_ca=True)
+    pid = frontd_pid(c)
+    url = pf_url(c, pb, pod)
+    # No certificate; a certificate the CA did not sign.  TLS 1.3 reports
+    # the server's refusal on the first read, not in the handshake.
+    for cert in (None, "rogue"):
+        with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+            spdy.port_forward(url, 8080, b"x", ssl_context=client_ctx(pki, cert), timeout=5)
+    # TLS 1.2 too.
+    ctx = client_ctx(pki)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+        spdy.port_forward(url, 8080, b"x", ssl_context=ctx, timeout=5)
+    assert frontd_pid(c) == pid
+    # A certificate of the CA works, with the same token (never consumed).
+    data, err = spdy.port_forward(url, 8080, b"with a cert", ssl_context=client_ctx(pki, "client"))
+    assert err == "" and data == b"echo:with a cert"
+    ctx = client_ctx(pki, "client")
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    data, err = spdy.port_forward(pf_url(c, pb, pod), 8080, b"tls1.2", ssl_context=ctx)
+    assert err == "" and data == b"echo:tls1.2"
+    assert frontd_pid(c) == pid
+    log = c.logtext()
+    assert "forbidden syscall" not in log and "TLS handshake failed" in log
+
+
+def test_tls_keys_change_only_with_a_restart(crisp_factory, pki):
+    c = crisp_factory(tls_conf(pki)).start()
+    pid = frontd_pid(c)
+
+    def reload_and_wait(text):
+        c.proc.send_signal(signal.SIGHUP)
+        t0 = time.monotonic()
+        while text not in c.logtext():
+            assert time.monotonic() - t0 < 5, f"{text!r} not logged:\n{c.logtext()}"
+            time.sleep(0.05)
+    # Another key: frontd votes no, the whole reload aborts.
+    c.write_conf(extra=tls_conf(pki).replace("server.key", "client.key"))
+    reload_and_wait("reload refused, configuration 1 stays: frontd: streaming tls_cert")
+    # TLS off: refused the same way.
+    c.write_conf(extra="")
+    reload_and_wait("reload refused, configuration 1 stays: frontd: streaming tls_cert")
+    # The same files: commits.
+    c.write_conf(extra=tls_conf(pki))
+    reload_and_wait("configuration 2 committed")
+    assert frontd_pid(c) == pid

@@ -21,12 +21,16 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <sodium.h>
 
 #include "common/util.h"
 #include "execd/execd.h"
 #include "frontd/stream.h"
 #include "frontd/stream_spdy.h"
+#include "frontd/stream_tls.h"
 #include "proto/cri.pb-c.h"
 
 struct fake {
@@ -591,6 +595,220 @@ static void test_backpressure(void **state)
 	env_free(&e);
 }
 
+/* ---- TLS ---- */
+
+/* A P-256 key and a certificate for it, signed by signer (NULL: itself),
+ * as PEM text. */
+struct pem {
+	char cert[4096], key[1024];
+	EVP_PKEY *k;
+	X509 *x;
+};
+
+static void pem_make(struct pem *p, const char *cn, const struct pem *signer)
+{
+	BIO *b;
+	long n;
+	char *d;
+
+	memset(p, 0, sizeof *p);
+	p->k = EVP_EC_gen("P-256");
+	assert_non_null(p->k);
+	p->x = X509_new();
+	assert_non_null(p->x);
+	X509_set_version(p->x, 0); /* v1: a self-signed v1 certificate is a CA */
+	ASN1_INTEGER_set(X509_get_serialNumber(p->x), (long)randombytes_random() & 0x7fffffff);
+	X509_gmtime_adj(X509_getm_notBefore(p->x), -60);
+	X509_gmtime_adj(X509_getm_notAfter(p->x), 3600);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(p->x), "CN", MBSTRING_ASC, (const unsigned char *)cn, -1,
+				   -1, 0);
+	X509_set_issuer_name(p->x, X509_get_subject_name(signer ? signer->x : p->x));
+	X509_set_pubkey(p->x, p->k);
+	assert_true(X509_sign(p->x, signer ? signer->k : p->k, EVP_sha256()) > 0);
+	b = BIO_new(BIO_s_mem());
+	assert_int_equal(PEM_write_bio_X509(b, p->x), 1);
+	n = BIO_get_mem_data(b, &d);
+	assert_true(n > 0 && (size_t)n < sizeof p->cert);
+	memcpy(p->cert, d, (size_t)n);
+	BIO_free(b);
+	b = BIO_new(BIO_s_mem());
+	assert_int_equal(PEM_write_bio_PrivateKey(b, p->k, NULL, NULL, 0, NULL, NULL), 1);
+	n = BIO_get_mem_data(b, &d);
+	assert_true(n > 0 && (size_t)n < sizeof p->key);
+	memcpy(p->key, d, (size_t)n);
+	BIO_free(b);
+}
+
+static void pem_free(struct pem *p)
+{
+	EVP_PKEY_free(p->k);
+	X509_free(p->x);
+}
+
+/* A non-blocking client handshake pumped with the server's loop: 1 done,
+ * -1 failed or the server closed (TLS 1.3 reports a refused client
+ * certificate on the first read: one is attempted). */
+static int tls_client(struct env *e, SSL *ssl, int fd)
+{
+	uint64_t end = crisp_now_ms() + 3000;
+	uint8_t b[64];
+
+	SSL_set_fd(ssl, fd);
+	while (crisp_now_ms() < end) {
+		int rc = SSL_connect(ssl);
+
+		if (rc == 1)
+			break;
+		rc = SSL_get_error(ssl, rc);
+		if (rc != SSL_ERROR_WANT_READ && rc != SSL_ERROR_WANT_WRITE)
+			return -1;
+		loop_run_once(e->l, 5);
+	}
+	if (!SSL_is_init_finished(ssl))
+		return -1;
+	pump(e, 30);
+	if (SSL_read(ssl, b, sizeof b) <= 0 && SSL_get_error(ssl, 0) != SSL_ERROR_WANT_READ) {
+		int err = SSL_get_error(ssl, -1);
+
+		if (err != SSL_ERROR_WANT_READ)
+			return -1;
+	}
+	return 1;
+}
+
+static SSL_CTX *client_ctx(const struct pem *trust, const struct pem *mine, int maxver)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+	assert_non_null(ctx);
+	X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx), trust->x);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	if (maxver) {
+		SSL_CTX_set_min_proto_version(ctx, maxver);
+		SSL_CTX_set_max_proto_version(ctx, maxver);
+		SSL_CTX_set_security_level(ctx, 0);
+	}
+	if (mine != NULL) {
+		assert_int_equal(SSL_CTX_use_certificate(ctx, mine->x), 1);
+		assert_int_equal(SSL_CTX_use_PrivateKey(ctx, mine->k), 1);
+	}
+	return ctx;
+}
+
+static int tls_try(struct env *e, const struct pem *trust, const struct pem *mine, int maxver)
+{
+	SSL_CTX *ctx = client_ctx(trust, mine, maxver);
+	SSL *ssl = SSL_new(ctx);
+	int fd = client(e), rc = tls_client(e, ssl, fd);
+
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	close(fd);
+	pump(e, 20);
+	return rc;
+}
+
+static void test_tls_context_refuses_bad_pem(void **state)
+{
+	struct pem srv, other;
+	struct stream_tls *t;
+	crisp_err_t err = CRISP_ERR_INIT;
+	static const char junk[] = "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n";
+
+	(void)state;
+	pem_make(&srv, "127.0.0.1", NULL);
+	pem_make(&other, "other", NULL);
+	t = stream_tls_new_mem(srv.cert, strlen(srv.cert), srv.key, strlen(srv.key), NULL, 0, &err);
+	assert_non_null(t);
+	assert_false(stream_tls_verifies_clients(t));
+	stream_tls_free(t);
+	/* garbage certificate, key of another certificate, no key, garbage CA */
+	assert_null(stream_tls_new_mem(junk, strlen(junk), srv.key, strlen(srv.key), NULL, 0, &err));
+	assert_int_equal(err.code, CRISP_INVALID_ARGUMENT);
+	assert_null(stream_tls_new_mem(srv.cert, strlen(srv.cert), other.key, strlen(other.key), NULL, 0, &err));
+	assert_non_null(strstr(err.msg, "does not match"));
+	assert_null(stream_tls_new_mem(srv.cert, strlen(srv.cert), "", 0, NULL, 0, &err));
+	assert_null(stream_tls_new_mem(srv.cert, strlen(srv.cert), srv.key, strlen(srv.key), junk, strlen(junk), &err));
+	assert_null(stream_tls_new("/nonexistent/cert.pem", "/nonexistent/key.pem", NULL, &err));
+	assert_int_equal(err.code, CRISP_INVALID_ARGUMENT);
+	pem_free(&srv);
+	pem_free(&other);
+}
+
+static void test_tls_handshakes(void **state)
+{
+	struct env e;
+	struct pem ca, srv, cli, rogue;
+	struct stream_tls *t;
+	struct stream_stats st;
+	crisp_err_t err = CRISP_ERR_INIT;
+	SSL_CTX *ctx;
+	SSL *ssl;
+	int fd;
+	char resp[512];
+	static const char req[] = "GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n";
+	size_t got = 0;
+
+	(void)state;
+	pem_make(&ca, "ca", NULL);
+	pem_make(&srv, "127.0.0.1", &ca);
+	pem_make(&cli, "client", &ca);
+	pem_make(&rogue, "rogue", NULL);
+	t = stream_tls_new_mem(srv.cert, strlen(srv.cert), srv.key, strlen(srv.key), ca.cert, strlen(ca.cert), &err);
+	assert_non_null(t);
+	assert_true(stream_tls_verifies_clients(t));
+	env_init(&e, NULL);
+	stream_server_set_tls(e.s, t);
+
+	/* no client certificate, a self-signed one, TLS 1.1: refused */
+	assert_int_equal(tls_try(&e, &ca, NULL, 0), -1);
+	assert_int_equal(tls_try(&e, &ca, &rogue, 0), -1);
+	assert_int_equal(tls_try(&e, &ca, &cli, TLS1_1_VERSION), -1);
+	/* plain HTTP */
+	fd = client(&e);
+	csend(&e, fd, req, strlen(req));
+	assert_int_equal(crecv(&e, fd, (uint8_t *)resp, sizeof resp, 200), -1);
+	close(fd);
+	pump(&e, 20);
+	stream_server_stats(e.s, &st);
+	assert_int_equal(st.tls_failed, 4);
+	assert_int_equal(st.conns, 0);
+
+	/* a good certificate, TLS 1.2 and 1.3: an HTTP answer through TLS */
+	assert_int_equal(tls_try(&e, &ca, &cli, TLS1_2_VERSION), 1);
+	ctx = client_ctx(&ca, &cli, 0);
+	ssl = SSL_new(ctx);
+	fd = client(&e);
+	assert_int_equal(tls_client(&e, ssl, fd), 1);
+	assert_string_equal(SSL_get_version(ssl), "TLSv1.3");
+	assert_int_equal(SSL_write(ssl, req, (int)strlen(req)), (int)strlen(req));
+	for (uint64_t end = crisp_now_ms() + 2000; crisp_now_ms() < end && got < sizeof resp - 1;) {
+		int n;
+
+		loop_run_once(e.l, 5);
+		n = SSL_read(ssl, resp + got, (int)(sizeof resp - 1 - got));
+		if (n > 0)
+			got += (size_t)n;
+		else if (SSL_get_error(ssl, n) != SSL_ERROR_WANT_READ)
+			break;
+	}
+	resp[got] = '\0';
+	assert_non_null(strstr(resp, "HTTP/1.1 404 Not Found"));
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	close(fd);
+	pump(&e, 20);
+	stream_server_stats(e.s, &st);
+	assert_int_equal(st.tls_failed, 4);
+
+	env_free(&e);
+	stream_tls_free(t);
+	pem_free(&ca);
+	pem_free(&srv);
+	pem_free(&cli);
+	pem_free(&rogue);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -602,6 +820,8 @@ int main(void)
 		cmocka_unit_test(test_backend_error_on_error_stream),
 		cmocka_unit_test(test_malformed_costs_the_connection),
 		cmocka_unit_test(test_backpressure),
+		cmocka_unit_test(test_tls_context_refuses_bad_pem),
+		cmocka_unit_test(test_tls_handshakes),
 	};
 
 	if (sodium_init() < 0)
