@@ -139,6 +139,8 @@ void images_close(struct imaged *im)
 	if (ims->st)
 		store_close(ims->st);
 	regconf_free(ims->regconf);
+	authfile_cache_clear(&ims->authf);
+	free(ims->certs_dir);
 	nsp_cache_free(ims->nsp);
 	nsp_cache_free(ims->nsp_global);
 	free(ims->policy_path);
@@ -161,6 +163,13 @@ int images_config_check(struct imaged *im, const Cipc__Config *c, crisp_err_t *e
 	if (load_regconf(c->registries_conf, &rc, err) < 0)
 		return -1;
 	regconf_free(rc);
+	if (c->auth_file && *c->auth_file) {
+		struct authfile *af = NULL;
+		struct stat sb;
+		if (authfile_load(c->auth_file, &af, &sb, err) < 0)
+			return -1;
+		authfile_free(af);
+	}
 	if (c->registries_d && *c->registries_d) {
 		if (regsd_load_dir(c->registries_d, &rd, err) < 0)
 			return crisp_error_wrap(err, "registries.d %s", c->registries_d);
@@ -259,6 +268,15 @@ void images_config_apply(struct imaged *im, const Cipc__Config *c)
 		log_info("registries configuration: %s (%zu registries)",
 			 rc ? c->registries_conf : "defaults", rc ? rc->nregs : (size_t)0);
 	}
+	crisp_error_clear(&err);
+	if (authfile_cache_set(&ims->authf, c->auth_file, &err) < 0)
+		log_error("registry credentials kept as they were: %s", err.msg);
+	else if (c->auth_file && *c->auth_file)
+		log_info("registry credentials: %s (%zu registries)", c->auth_file,
+			 ims->authf.af ? ims->authf.af->n : (size_t)0);
+	free(ims->certs_dir);
+	ims->certs_dir = c->certs_dir && *c->certs_dir ? strdup(c->certs_dir) : NULL;
+	reg_client_set_stall_timeout(ims->reg, c->stall_timeout_s);
 	apply_signatures(ims, c);
 }
 

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "imaged/authfile.h"
 #include "imaged/imaged.h"
 #include "imaged/manifest.h"
 #include "imaged/regconf.h"
@@ -26,6 +27,8 @@ struct imaged_images {
 	struct store *st;
 	struct reg_client *reg;
 	struct regconf *regconf;  /* NULL: no file (defaults) */
+	struct authfile_cache authf; /* [imaged] auth_file, re-read when it changes */
+	char *certs_dir;          /* [imaged] certs_dir; NULL or "": none */
 	/* Signature policy: NULL when signature_policy is not configured
 	 * (every image accepted, and recorded so).  nsp: per-namespace files
 	 * over the global one; nsp_global: the global file alone (pulls

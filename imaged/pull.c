@@ -8,7 +8,8 @@
  *      node's platform) -> for each layer, base first: blob (verified by
  *      digest; a present blob is reused; concurrent pulls of one blob share
  *      the download through the store's in-flight table), then
- *      LAYER_UNPACK to execd with an fd of the blob
+ *      LAYER_UNPACK to execd with an fd of the blob; while execd unpacks
+ *      layer i, the blob of layer i + 1 is downloaded
  *   -> store_image_record (only now is the image listed) -> answer.
  *
  * A failure at any step answers the error and leaves no image record; the
@@ -28,6 +29,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "imaged/certsd.h"
 #include "imaged/images_int.h"
 #include "imaged/sigcheck.h"
 #include "imaged/unpack.h"
@@ -50,6 +52,10 @@ struct pull {
 	struct reg_endpoint ep;
 	struct reg_auth auth;
 	char *secrets[5];
+	bool cri_auth;         /* the request carried AuthConfig: it wins over the auth file */
+	char *fsecrets[3];     /* the auth file's credentials for the current source */
+	char *ca_pem;          /* certs.d trust anchors of the current source */
+	size_t ca_pem_len;
 	struct reg_req *req;
 	crisp_err_t first_err;
 	enum phase phase;
@@ -86,10 +92,16 @@ struct pull {
 	char (*committed)[MF_DIGEST_SIZE];
 	size_t ncommitted;
 	bool cancelled; /* the client gave up while a layer was unpacking */
+	/* The blob of layer li + 1 is fetched while execd unpacks layer li:
+	 * prefetching (under way or done), prefetched (done), pf_err (it
+	 * failed: reported once the unpack ends, so that layer is counted). */
+	bool prefetching, prefetched;
+	crisp_err_t pf_err;
 };
 
 static void pull_step_manifest(struct pull *p);
 static void pull_blob_step(struct pull *p);
+static void pull_blob_fail(struct pull *p, crisp_err_t *err);
 
 /* ---------------------------------------------------------------- end */
 
@@ -136,6 +148,12 @@ static void pull_free(struct pull *p)
 			sodium_memzero(p->secrets[i], strlen(p->secrets[i]));
 			free(p->secrets[i]);
 		}
+	for (size_t i = 0; i < ARRAY_SIZE(p->fsecrets); i++)
+		if (p->fsecrets[i]) {
+			sodium_memzero(p->fsecrets[i], strlen(p->fsecrets[i]));
+			free(p->fsecrets[i]);
+		}
+	free(p->ca_pem);
 	mf_manifest_free(&p->man);
 	if (p->have_cfg)
 		mf_config_free(&p->cfg);
@@ -318,6 +336,11 @@ static void on_unpacked(struct ipc_chan *ch, struct ipc_msg *answer, const crisp
 		pull_fail(p, &e);
 		return;
 	}
+	if (p->pf_err.code) {
+		e = p->pf_err;
+		pull_fail(p, &e);
+		return;
+	}
 	pull_next_layer(p);
 }
 
@@ -367,12 +390,29 @@ static void pull_unpack(struct pull *p)
 		return;
 	}
 	close(fd);
+	/* Download the next layer's blob while execd unpacks this one. */
+	if (p->li + 1 < p->man.nlayers) {
+		p->prefetching = true;
+		p->prefetched = false;
+		memcpy(p->blob, p->man.layers[p->li + 1].digest, MF_DIGEST_SIZE);
+		p->blob_size = p->man.layers[p->li + 1].size;
+		pull_blob_step(p);
+	}
 }
 
 static void pull_next_layer(struct pull *p)
 {
 	if (p->li >= p->man.nlayers) {
 		pull_record(p);
+		return;
+	}
+	if (p->prefetching) {
+		/* fetched while the previous layer unpacked, or still coming:
+		 * then pull_blob_ready unpacks it */
+		if (p->prefetched) {
+			p->prefetching = p->prefetched = false;
+			pull_unpack(p);
+		}
 		return;
 	}
 	memcpy(p->blob, p->man.layers[p->li].digest, MF_DIGEST_SIZE);
@@ -435,10 +475,28 @@ fail:
 
 static void pull_blob_ready(struct pull *p)
 {
-	if (p->phase == PH_CONFIG)
+	if (p->phase == PH_CONFIG) {
 		pull_config_ready(p);
-	else
-		pull_unpack(p);
+		return;
+	}
+	if (p->unpacking) { /* a prefetch: on_unpacked goes on with it */
+		p->prefetched = true;
+		return;
+	}
+	p->prefetching = p->prefetched = false;
+	pull_unpack(p);
+}
+
+/* A blob failed.  While a layer is unpacking, the pull waits for it (so
+ * that layer is counted and released with the others) and fails then. */
+static void pull_blob_fail(struct pull *p, crisp_err_t *err)
+{
+	if (p->unpacking) {
+		if (!p->pf_err.code)
+			p->pf_err = *err;
+		return;
+	}
+	pull_fail(p, err);
 }
 
 static void on_blob(void *arg, const struct reg_blob_result *r, const crisp_err_t *err)
@@ -463,7 +521,7 @@ static void on_blob(void *arg, const struct reg_blob_result *r, const crisp_err_
 	store_inflight_release(ims->st, STORE_KIND_BLOB, p->blob, e.code ? &e : NULL);
 	if (e.code) {
 		crisp_error_wrap(&e, "blob %s", p->blob);
-		pull_fail(p, &e);
+		pull_blob_fail(p, &e);
 		return;
 	}
 	pull_blob_ready(p);
@@ -488,7 +546,7 @@ static void pull_blob_step(struct pull *p)
 
 	rc = store_inflight_acquire(ims->st, STORE_KIND_BLOB, p->blob, on_blob_wait, p, &p->w, &err);
 	if (rc < 0) {
-		pull_fail(p, &err);
+		pull_blob_fail(p, &err);
 		return;
 	}
 	if (rc == STORE_ACQ_WAIT)
@@ -501,7 +559,7 @@ static void pull_blob_step(struct pull *p)
 					    "blob %s in the store has size %llu, the manifest says %llu",
 					    p->blob, (unsigned long long)size,
 					    (unsigned long long)p->blob_size);
-			pull_fail(p, &err);
+			pull_blob_fail(p, &err);
 			return;
 		}
 		pull_blob_ready(p);
@@ -512,7 +570,7 @@ static void pull_blob_step(struct pull *p)
 	if (store_blob_begin(ims->st, &p->blobfd, p->tmpname, &err) < 0) {
 		p->owner = false;
 		store_inflight_release(ims->st, STORE_KIND_BLOB, p->blob, &err);
-		pull_fail(p, &err);
+		pull_blob_fail(p, &err);
 		return;
 	}
 	p->req = reg_get_blob(ims->reg, &p->ep, p->src[p->cur].repo, p->blob, p->blob_size,
@@ -523,7 +581,7 @@ static void pull_blob_step(struct pull *p)
 		p->blobfd = -1;
 		p->owner = false;
 		store_inflight_release(ims->st, STORE_KIND_BLOB, p->blob, &err);
-		pull_fail(p, &err);
+		pull_blob_fail(p, &err);
 	}
 }
 
@@ -669,6 +727,39 @@ static void on_manifest(void *arg, const struct reg_manifest_result *r, const cr
 	pull_manifest_done(p);
 }
 
+/* Credentials from the auth file for the current source (each mirror has
+ * its own), unless the request carried its own. */
+static int source_auth(struct pull *p, crisp_err_t *err)
+{
+	const struct authfile *af;
+	const struct authfile_entry *e;
+
+	if (p->cri_auth)
+		return 0;
+	for (size_t i = 0; i < ARRAY_SIZE(p->fsecrets); i++)
+		if (p->fsecrets[i]) {
+			sodium_memzero(p->fsecrets[i], strlen(p->fsecrets[i]));
+			free(p->fsecrets[i]);
+			p->fsecrets[i] = NULL;
+		}
+	memset(&p->auth, 0, sizeof p->auth);
+	if (authfile_cache_get(&p->ims->authf, &af, err) < 0)
+		return -1;
+	e = authfile_lookup(af, p->src[p->cur].host, p->src[p->cur].repo);
+	if (!e)
+		return 0;
+	if ((e->username && !(p->fsecrets[0] = strdup(e->username))) ||
+	    (e->password && !(p->fsecrets[1] = strdup(e->password))) ||
+	    (e->identity_token && !(p->fsecrets[2] = strdup(e->identity_token))))
+		return crisp_error(err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "credentials");
+	p->auth.username = p->fsecrets[0];
+	p->auth.password = p->fsecrets[1];
+	p->auth.identity_token = p->fsecrets[2];
+	log_debug("pull %s: credentials for %s from the auth file (key %s)", p->ref,
+		  p->src[p->cur].host, e->key);
+	return 0;
+}
+
 static void pull_step_manifest(struct pull *p)
 {
 	crisp_err_t err = CRISP_ERR_INIT;
@@ -676,6 +767,20 @@ static void pull_step_manifest(struct pull *p)
 	p->ep.host = p->src[p->cur].host;
 	p->ep.insecure = p->src[p->cur].insecure;
 	p->ep.ca_file = NULL;
+	free(p->ca_pem);
+	p->ca_pem = NULL;
+	p->ca_pem_len = 0;
+	if (!p->ep.insecure &&
+	    certsd_bundle(p->ims->certs_dir, p->ep.host, &p->ca_pem, &p->ca_pem_len, &err) < 0) {
+		pull_fail(p, &err);
+		return;
+	}
+	p->ep.ca_pem = p->ca_pem;
+	p->ep.ca_pem_len = p->ca_pem_len;
+	if (source_auth(p, &err) < 0) {
+		pull_fail(p, &err);
+		return;
+	}
 	p->req = reg_get_manifest(p->ims->reg, &p->ep, p->src[p->cur].repo,
 				  p->by_digest ? p->dr.digest : p->dr.tag, &p->auth, on_manifest, p,
 				  &err);
@@ -772,7 +877,12 @@ void pull_start(struct imaged_images *ims, struct ipc_chan *ch, uint64_t reqid,
 			return;
 		}
 	}
-	if (req->auth) {
+	if (req->auth && ((req->auth->username && *req->auth->username) ||
+			  (req->auth->password && *req->auth->password) ||
+			  (req->auth->auth && *req->auth->auth) ||
+			  (req->auth->identity_token && *req->auth->identity_token) ||
+			  (req->auth->registry_token && *req->auth->registry_token))) {
+		p->cri_auth = true;
 		p->auth.username = secret(p, 0, req->auth->username);
 		p->auth.password = secret(p, 1, req->auth->password);
 		p->auth.auth = secret(p, 2, req->auth->auth);

@@ -78,6 +78,8 @@ struct reg_req {
 	char host[REG_HOST_MAX];
 	bool insecure;
 	char *ca_file;
+	char *ca_pem; /* certs.d trust anchors (PEM), or NULL */
+	size_t ca_pem_len;
 	char repo[REG_REPO_MAX];
 	char ref[REG_REF_MAX];
 	char scope[REG_SCOPE_MAX];
@@ -513,6 +515,11 @@ struct reg_client *reg_client_new(struct loop *l, const struct reg_options *opts
 
 static void req_free(struct reg_req *r);
 
+void reg_client_set_stall_timeout(struct reg_client *c, unsigned seconds)
+{
+	c->o.stall_timeout_s = seconds ? seconds : 30;
+}
+
 void reg_client_free(struct reg_client *c)
 {
 	if (c == NULL)
@@ -586,6 +593,7 @@ static void req_free(struct reg_req *r)
 		free(r->buf);
 	}
 	free(r->ca_file);
+	free(r->ca_pem);
 	free(r->first_url);
 	free(r->url);
 	sodium_memzero(r, sizeof *r);
@@ -1013,8 +1021,12 @@ static int req_start(struct reg_req *r, crisp_err_t *err)
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
 	curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-	if (r->ca_file != NULL)
+	if (r->ca_pem != NULL) {
+		struct curl_blob b = { r->ca_pem, r->ca_pem_len, CURL_BLOB_COPY };
+		curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &b);
+	} else if (r->ca_file != NULL) {
 		curl_easy_setopt(e, CURLOPT_CAINFO, r->ca_file);
+	}
 	/* only an early refusal of an announced length: bytes are counted anyway */
 	if (r->kind == K_BLOB)
 		curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->want_size);
@@ -1184,6 +1196,11 @@ static void start_token_request(struct reg_req *r)
 	memcpy(t->host, r->host, sizeof t->host);
 	t->insecure = r->insecure;
 	t->ca_file = r->ca_file != NULL ? xstrdup(r->ca_file) : NULL;
+	if (r->ca_pem != NULL) {
+		t->ca_pem = xmalloc(r->ca_pem_len);
+		memcpy(t->ca_pem, r->ca_pem, r->ca_pem_len);
+		t->ca_pem_len = r->ca_pem_len;
+	}
 	t->chal = r->chal;
 	memcpy(t->scope, r->scope, sizeof t->scope);
 	if (r->user != NULL) {
@@ -1485,6 +1502,11 @@ static struct reg_req *req_new(struct reg_client *c, enum req_kind kind, const s
 	r->insecure = ep->insecure;
 	if (ep->ca_file != NULL)
 		r->ca_file = xstrdup(ep->ca_file);
+	if (ep->ca_pem != NULL && ep->ca_pem_len > 0) {
+		r->ca_pem = xmalloc(ep->ca_pem_len);
+		memcpy(r->ca_pem, ep->ca_pem, ep->ca_pem_len);
+		r->ca_pem_len = ep->ca_pem_len;
+	}
 	if (repo != NULL) {
 		crisp_strlcpy(r->repo, repo, sizeof r->repo);
 		snprintf(r->scope, sizeof r->scope, "repository:%s:pull", repo);

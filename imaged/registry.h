@@ -100,12 +100,17 @@ struct reg_options {
 
 /*
  * Where a repository lives: host[:port] (no scheme, no path), whether it
- * is reached over plain http, and an optional CA bundle for https.
+ * is reached over plain http, and an optional CA bundle for https (a file,
+ * or PEM bytes copied by the call).
  */
 struct reg_endpoint {
 	const char *host;
 	bool insecure;
 	const char *ca_file;
+	/* PEM trust anchors in memory (certs.d): when given, they are the
+	 * trust anchor set instead of ca_file and the system store. */
+	const char *ca_pem;
+	size_t ca_pem_len;
 };
 
 /*
@@ -148,6 +153,9 @@ typedef void (*reg_blob_cb)(void *arg, const struct reg_blob_result *r, const cr
 
 /* opts may be NULL (defaults).  The loop must outlive the client. */
 struct reg_client *reg_client_new(struct loop *l, const struct reg_options *opts, crisp_err_t *err);
+/* Change the stall timeout of requests submitted from now on (0: the
+ * default). */
+void reg_client_set_stall_timeout(struct reg_client *c, unsigned seconds);
 /* Cancels every pending request (no callbacks) and wipes cached tokens. */
 void reg_client_free(struct reg_client *c);
 

@@ -612,6 +612,41 @@ static void bench_images(struct client *c, const char *ref, long iters)
 	report("ListImages", ls, fast, true);
 }
 
+/*
+ * A large image (BENCH_BIG_IMAGE, BENCH_BIG_BYTES compressed bytes in all
+ * its layers) pulled cold: RemoveImage first, so every blob is downloaded,
+ * verified and every layer unpacked by execd.  Reported in seconds and
+ * MB/s of compressed data, against BENCH_BIG_TAR_MS (tar -xzf of the same
+ * layers into a tmpfs: the machine's ceiling) when given.
+ */
+static void bench_big_pull(struct client *c, const char *ref, double bytes, double tar_ms,
+			   long iters)
+{
+	static struct call k;
+	Runtime__V1__ImageSpec spec = RUNTIME__V1__IMAGE_SPEC__INIT;
+	Runtime__V1__RemoveImageRequest xq = RUNTIME__V1__REMOVE_IMAGE_REQUEST__INIT;
+	uint64_t *t = lat_new(iters);
+	double best, med;
+
+	spec.image = (char *)ref;
+	xq.image = &spec;
+	for (long i = 0; i < iters; i++) {
+		rpc(c, &k, IM "RemoveImage", &xq.base, "RemoveImage", NULL, NULL);
+		t[i] = pull(c, &k, ref);
+	}
+	rpc(c, &k, IM "RemoveImage", &xq.base, "RemoveImage", NULL, NULL);
+	qsort(t, (size_t)iters, sizeof *t, cmp_u64);
+	best = (double)t[0] / 1e9;
+	med = (double)t[iters / 2] / 1e9;
+	printf("PullImage big (cold)     %.0f MB in layers, %ld runs: median %.2f s (%.1f MB/s), "
+	       "best %.2f s (%.1f MB/s)\n",
+	       bytes / 1e6, iters, med, bytes / 1e6 / med, best, bytes / 1e6 / best);
+	if (tar_ms > 0)
+		printf("tar -xzf into tmpfs      %.2f s (%.1f MB/s): pull/tar ratio %.2f (median)\n",
+		       tar_ms / 1e3, bytes / 1e6 / (tar_ms / 1e3), med / (tar_ms / 1e3));
+	free(t);
+}
+
 /* VmRSS of a process in kB, and its name (comm); -1 if it is gone. */
 static long rss_kb(pid_t pid, char *comm, size_t commsz)
 {
@@ -937,6 +972,36 @@ static void bench_containers(struct client *c, const char *ref, long iters, cons
 	if (crispd > 0)
 		report_memory(crispd, id);
 
+	/* ListContainers with LIST_CTRS containers (created, not started:
+	 * the answer is the same size, the machine stays quiet), 10 x iters calls. */
+	{
+		enum { LIST_CTRS = 100 };
+		static char ids[LIST_CTRS][65];
+		Runtime__V1__ListContainersRequest lq = RUNTIME__V1__LIST_CONTAINERS_REQUEST__INIT;
+		long n = iters * 10;
+		uint64_t *ll = lat_new(n);
+
+		for (int i = 0; i < LIST_CTRS; i++) {
+			char name[32];
+
+			snprintf(name, sizeof name, "listed-%d", i);
+			ctr_init(&x, name, ref, sleeper, 3);
+			create_ctr(c, &k, pod, &pcfg, &x, ids[i]);
+		}
+		for (long i = 0; i < n; i++) {
+			Runtime__V1__ListContainersResponse *lr;
+
+			ll[i] = rpc(c, &k, RT "ListContainers", &lq.base, "ListContainers", &m, &ml);
+			lr = runtime__v1__list_containers_response__unpack(NULL, ml, m);
+			if (lr == NULL || lr->n_containers != LIST_CTRS + 1)
+				die("ListContainers: expected %d containers", LIST_CTRS + 1);
+			runtime__v1__list_containers_response__free_unpacked(lr, NULL);
+		}
+		report("ListContainers (101 containers)", ll, n, true);
+		for (int i = 0; i < LIST_CTRS; i++)
+			ctr_op(c, &k, "RemoveContainer", ids[i], 0);
+	}
+
 	ctr_op(c, &k, "StopContainer", id, 0);
 	ctr_op(c, &k, "RemoveContainer", id, 0);
 	sq.pod_sandbox_id = pod;
@@ -979,6 +1044,15 @@ int main(int argc, char **argv)
 		if (logdir == NULL || logdir[0] != '/')
 			die("BENCH_LOGDIR must be an absolute directory");
 		bench_containers(&c, getenv("BENCH_IMAGE"), iters, logdir, cp ? (pid_t)atol(cp) : 0);
+	}
+	if (getenv("BENCH_BIG_IMAGE") != NULL && getenv("BENCH_BIG_IMAGE")[0] != '\0') {
+		const char *bb = getenv("BENCH_BIG_BYTES"), *tm = getenv("BENCH_BIG_TAR_MS"),
+			   *bi = getenv("BENCH_BIG_ITERS");
+		long n = bi ? atol(bi) : 3;
+
+		if (bb == NULL || atof(bb) <= 0 || n < 1)
+			die("bad BENCH_BIG_BYTES or BENCH_BIG_ITERS");
+		bench_big_pull(&c, getenv("BENCH_BIG_IMAGE"), atof(bb), tm ? atof(tm) : 0, n);
 	}
 	nghttp2_session_terminate_session(c.sess, NGHTTP2_NO_ERROR);
 	flush(&c);

@@ -22,6 +22,12 @@
 # exit), and no signature policy (every image accepted).  BENCH_ITERS
 # (default 30; 0 skips them) sizes the image and container benchmarks,
 # BENCH_POD_ITERS (default 50) the pod one.
+#
+# A big pull: an image of 4 layers of 50 MB of random data each (gzip -1)
+# pulled cold BENCH_BIG_ITERS times (default 3), in seconds and MB/s, beside
+# tar -xzf of the same layer tarballs into a tmpfs (mounted in the
+# temporary directory, unmounted at exit) as the machine's ceiling.
+# BENCH_BIG=0 skips it (it needs the registry: BENCH_ITERS > 0).
 set -eu
 
 B=${1:?usage: run.sh ABSOLUTE_BUILD_DIR}
@@ -52,6 +58,7 @@ bpid=""
 rpid=""
 regconf=""
 made_etc=""
+tmpfs_mnt=""
 
 stop_crispd() {
 	[ -n "$pid" ] || return 0
@@ -112,6 +119,9 @@ cleanup() {
 	fi
 	stop_crispd || true
 	[ ! -d "$tmp/run" ] || end_containers
+	if [ -n "$tmpfs_mnt" ]; then
+		umount "$tmpfs_mnt" 2>/dev/null || umount -l "$tmpfs_mnt" 2>/dev/null || true
+	fi
 	if [ -n "$rpid" ]; then
 		kill -TERM "$rpid" 2>/dev/null || true
 		wait "$rpid" 2>/dev/null || true
@@ -155,6 +165,9 @@ EOF
 # ---- a registry of its own, with a busybox image ----
 ITERS=${BENCH_ITERS:-30}
 image=""
+big_image=""
+big_bytes=0
+big_tar_ms=0
 if [ "$ITERS" -gt 0 ]; then
 	for t in docker-registry skopeo curl tar gzip sha256sum ss od; do
 		command -v "$t" >/dev/null || fail "$t not found (needed for the image benchmarks; BENCH_ITERS=0 skips them)"
@@ -230,6 +243,62 @@ EOF
 	skopeo copy --quiet --dest-tls-verify=false "oci:$o:latest" "docker://$image" >"$tmp/skopeo.log" 2>&1 ||
 		{ cat "$tmp/skopeo.log" >&2; fail "skopeo copy to the bench registry failed"; }
 
+	# ---- the big image: 4 layers of 50 MB random data, gzip -1 ----
+	if [ "${BENCH_BIG:-1}" != 0 ]; then
+		bg="$tmp/big"
+		bo="$bg/oci"
+		mkdir -p "$bo/blobs/sha256"
+		bigblob() { # FILE: linked into the big layout under its digest, printed
+			d=$(sha256sum <"$1" | cut -d' ' -f1)
+			ln -f "$1" "$bo/blobs/sha256/$d"
+			echo "$d"
+		}
+		big_layers=""
+		big_diffs=""
+		big_bytes=0
+		for n in 1 2 3 4; do
+			mkdir -p "$bg/l$n/big$n"
+			head -c 50M /dev/urandom >"$bg/l$n/big$n/data"
+			tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$bg/l$n" \
+				-cf "$bg/l$n.tar" "big$n"
+			rm -rf "$bg/l$n"
+			did=$(sha256sum <"$bg/l$n.tar" | cut -d' ' -f1)
+			gzip -1 -n -c "$bg/l$n.tar" >"$bg/l$n.tar.gz"
+			rm -f "$bg/l$n.tar"
+			ls_=$(bigblob "$bg/l$n.tar.gz")
+			sz=$(stat -c %s "$bg/l$n.tar.gz")
+			big_bytes=$((big_bytes + sz))
+			big_layers="$big_layers${big_layers:+,}{\"digest\":\"sha256:$ls_\",\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"size\":$sz}"
+			big_diffs="$big_diffs${big_diffs:+,}\"sha256:$did\""
+		done
+		printf '{"architecture":"%s","config":{"Cmd":["/bin/sh"]},"os":"linux","rootfs":{"diff_ids":[%s],"type":"layers"}}' \
+			"$arch" "$big_diffs" >"$bg/config.json"
+		bc=$(bigblob "$bg/config.json")
+		bcs=$(stat -c %s "$bg/config.json")
+		printf '{"config":{"digest":"sha256:%s","mediaType":"application/vnd.oci.image.config.v1+json","size":%s},"layers":[%s],"mediaType":"application/vnd.oci.image.manifest.v1+json","schemaVersion":2}' \
+			"$bc" "$bcs" "$big_layers" >"$bg/manifest.json"
+		bm=$(bigblob "$bg/manifest.json")
+		bms=$(stat -c %s "$bg/manifest.json")
+		printf '{"imageLayoutVersion":"1.0.0"}' >"$bo/oci-layout"
+		printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"latest"}}]}' \
+			"$bm" "$bms" >"$bo/index.json"
+		big_image="127.0.0.1:$port/bench/big:latest"
+		skopeo copy --quiet --dest-tls-verify=false "oci:$bo:latest" "docker://$big_image" >"$tmp/skopeo.log" 2>&1 ||
+			{ cat "$tmp/skopeo.log" >&2; fail "skopeo copy of the big image failed"; }
+		# The ceiling: the same tarballs unpacked by tar into memory.
+		mkdir -p "$tmp/tmpfs"
+		mount -t tmpfs -o size=1g,mode=0700 crisp-bench "$tmp/tmpfs"
+		tmpfs_mnt="$tmp/tmpfs"
+		t0=$(date +%s%N)
+		for n in 1 2 3 4; do
+			tar -xzf "$bg/l$n.tar.gz" -C "$tmpfs_mnt"
+		done
+		t1=$(date +%s%N)
+		big_tar_ms=$(((t1 - t0) / 1000000))
+		umount "$tmpfs_mnt"
+		tmpfs_mnt=""
+	fi
+
 	# imaged reads its configuration only below /etc/crisp or /etc/containers.
 	if [ ! -d /etc/crisp ]; then
 		mkdir -m 755 /etc/crisp
@@ -271,10 +340,12 @@ say "machine: $(nproc) CPUs, $cpu, kernel $(uname -r)"
 say "build: $B, sanitizer build: $san"
 say "crispd pid $pid, socket $sock; one HTTP/2 connection, sequential calls"
 [ -z "$image" ] || say "image $image (one layer: busybox, $lsize bytes gzip), $ITERS iterations per image/container call"
+[ -z "$big_image" ] || say "big image $big_image (4 layers, $big_bytes bytes gzip), ${BENCH_BIG_ITERS:-3} cold pulls"
 
 # ---- the benchmark ----
 # In the background so that a signal to this script is handled at once.
 BENCH_IMAGE=$image BENCH_ITERS=$ITERS BENCH_LOGDIR="$tmp/logs" BENCH_CRISPD_PID=$pid \
+	BENCH_BIG_IMAGE=$big_image BENCH_BIG_BYTES=$big_bytes BENCH_BIG_TAR_MS=$big_tar_ms \
 	"$B/bench/cri_bench" "$sock" "$CALLS" "$WARMUP" &
 bpid=$!
 if ! wait "$bpid"; then

@@ -372,6 +372,105 @@ class RegistriesConf:
                 pass
 
 
+class SideRegistry:
+    """A second docker-registry serving another Registry's storage (so what
+    was pushed there is here too), with htpasswd Basic auth (user, password)
+    and/or TLS (cert, key files).  stop() ends it."""
+
+    def __init__(self, base, auth=None, tls=None):
+        self.base = base
+        self.dir = tempfile.mkdtemp(prefix="side-", dir=base.workdir)
+        self.auth = auth
+        self.tls = tls
+        self.proc = None
+        self.port = None
+
+    @property
+    def host(self):
+        return f"127.0.0.1:{self.port}"
+
+    def start(self):
+        extra = ""
+        if self.auth:
+            user, password = self.auth
+            hp = os.path.join(self.dir, "htpasswd")
+            h = subprocess.run(
+                ["/usr/bin/python3", "-W", "ignore", "-c",
+                 "import crypt, sys; print(sys.argv[1] + ':' + crypt.crypt(sys.argv[2], "
+                 "crypt.mksalt(crypt.METHOD_BLOWFISH)))", user, password],
+                capture_output=True, text=True, check=True).stdout
+            with open(hp, "w") as f:
+                f.write(h)
+            extra += f"auth:\n  htpasswd:\n    realm: crisp-e2e\n    path: {hp}\n"
+        for _ in range(5):
+            self.port = _free_port()
+            tls = ""
+            if self.tls:
+                tls = f"  tls:\n    certificate: {self.tls[0]}\n    key: {self.tls[1]}\n"
+            cfg = os.path.join(self.dir, "config.yml")
+            with open(cfg, "w") as f:
+                f.write(f"""version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: {self.base.data}
+{extra}http:
+  addr: 127.0.0.1:{self.port}
+  secret: crisp-e2e
+{tls}""")
+            self.log = open(os.path.join(self.dir, "registry.log"), "ab")
+            self.proc = subprocess.Popen(["docker-registry", "serve", cfg],
+                                         stdout=self.log, stderr=self.log)
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 10:
+                if self.proc.poll() is not None:
+                    break
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                    return self
+                except OSError:
+                    time.sleep(0.05)
+            self.stop()
+        raise RuntimeError("docker-registry (side) did not start")
+
+    def stop(self):
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                os.kill(self.proc.pid, signal.SIGTERM)
+                try:
+                    self.proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    os.kill(self.proc.pid, signal.SIGKILL)
+                    self.proc.wait()
+            self.proc = None
+            self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def make_tls(d, ip="127.0.0.1"):
+    """A CA (ca.crt) and a server certificate it signed for IP (server.crt,
+    server.key) in directory d, made with openssl.  Returns the three paths."""
+    ca_key, ca_crt = os.path.join(d, "ca.key"), os.path.join(d, "ca.crt")
+    key, csr, crt = (os.path.join(d, n) for n in ("server.key", "server.csr", "server.crt"))
+    ext = os.path.join(d, "ext.cnf")
+    with open(ext, "w") as f:
+        f.write(f"subjectAltName = IP:{ip}\nbasicConstraints = CA:FALSE\n"
+                "keyUsage = digitalSignature, keyEncipherment\nextendedKeyUsage = serverAuth\n")
+
+    def run(*a):
+        subprocess.run(["openssl", *a], check=True, capture_output=True)
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca_crt,
+        "-days", "2", "-subj", "/CN=crisp e2e CA")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
+        "-subj", f"/CN={ip}")
+    run("x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key, "-CAcreateserial",
+        "-out", crt, "-days", "2", "-extfile", ext)
+    return ca_crt, crt, key
+
+
 # ----------------------------------------------------------------- fixtures
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 against a real registry, with layers unpacked by execd."""
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -517,9 +518,215 @@ def test_pull_cancelled_when_the_client_gives_up(crisp_factory, registry, cri):
         while os.path.isdir(tmp) and os.listdir(tmp) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not os.path.isdir(tmp) or os.listdir(tmp) == []
+        # execd releases what the cancelled pull unpacked, just after
+        deadline = time.monotonic() + 10
+        while layers_dir(c) and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert layers_dir(c) == []
         # the same image straight from the registry pulls fine
         assert pull(c, pb, img.ref) == img.id
     finally:
         proxy.close()
+        rc.cleanup()
+
+
+# ------------------------------------------------ credentials, CAs, limits
+
+def _write(path, text):
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.chmod(path + ".tmp", 0o644)
+    os.rename(path + ".tmp", path)
+
+
+def _auth_json(entries):
+    import base64
+    import json
+    return json.dumps({"auths": {k: {"auth": base64.b64encode(f"{u}:{p}".encode()).decode()}
+                                 for k, (u, p) in entries.items()}})
+
+
+def _nothing_stored(c, pb):
+    assert listed(c, pb) == []
+    assert layers_dir(c) == []
+    assert store_blobs(c) == []
+    tmp = os.path.join(c.root, "images", "tmp")
+    assert not os.path.isdir(tmp) or os.listdir(tmp) == []
+
+
+def test_basic_auth_cri_and_auth_file(crisp_factory, registry, cri):
+    """A registry with htpasswd Basic auth: refused without credentials,
+    pulled with CRI AuthConfig, then with the auth file (re-read when it
+    changes, most specific key first); a wrong password is UNAUTHENTICATED,
+    names the registry and stores nothing; AuthConfig wins over the file."""
+    from images import SideRegistry
+    pb, _ = cri
+    img = registry.build_image("private/app", "v1", files={"a": b"secret app\n"})
+    side = SideRegistry(registry, auth=("tester", "s3cret")).start()
+    rc = RegistriesConf()
+    try:
+        rc.insecure(side.host)
+        authf = os.path.join(rc.dir, "auth.json")
+        c = crisp_factory(rc.crisp_conf() + f"auth_file = {authf}\n")
+        c.start()
+        ref = img.ref.replace(registry.host, side.host)
+
+        with pytest.raises(grpc.RpcError) as e:
+            pull(c, pb, ref, timeout=30)
+        assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED, e.value.details()
+        assert side.host in e.value.details()
+        _nothing_stored(c, pb)
+
+        bad = pb.AuthConfig(username="tester", password="wrong")
+        with pytest.raises(grpc.RpcError) as e:
+            pull(c, pb, ref, timeout=30, auth=bad)
+        assert e.value.code() in (grpc.StatusCode.UNAUTHENTICATED,
+                                  grpc.StatusCode.PERMISSION_DENIED), e.value.details()
+        assert side.host in e.value.details()
+        assert "wrong" not in e.value.details()
+        _nothing_stored(c, pb)
+
+        good = pb.AuthConfig(username="tester", password="s3cret")
+        assert pull(c, pb, ref, auth=good) == img.id
+        remove(c, pb, img.id)
+        _nothing_stored(c, pb)
+        # the "auth" form of AuthConfig
+        import base64
+        assert pull(c, pb, ref, auth=pb.AuthConfig(
+            auth=base64.b64encode(b"tester:s3cret").decode())) == img.id
+        remove(c, pb, img.id)
+
+        # the auth file appears: used without a reload
+        _write(authf, _auth_json({side.host: ("tester", "s3cret")}))
+        assert pull(c, pb, ref) == img.id
+        remove(c, pb, img.id)
+        _nothing_stored(c, pb)
+
+        # the most specific key wins: host/private/app has a wrong password
+        _write(authf, _auth_json({side.host: ("tester", "s3cret"),
+                                  f"{side.host}/private/app": ("tester", "nope")}))
+        with pytest.raises(grpc.RpcError) as e:
+            pull(c, pb, ref, timeout=30)
+        assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED, e.value.details()
+        assert side.host in e.value.details()
+        _nothing_stored(c, pb)
+        # ... and CRI AuthConfig wins over the file
+        assert pull(c, pb, ref, auth=good) == img.id
+        remove(c, pb, img.id)
+
+        # a broken file is a clear error, not a silent anonymous pull
+        _write(authf, '{"auths": {"x": {"auth": "bad"}}, "auths": {}}')
+        with pytest.raises(grpc.RpcError) as e:
+            pull(c, pb, ref, timeout=30)
+        assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION, e.value.details()
+        assert authf in e.value.details()
+        _nothing_stored(c, pb)
+        # nothing secret reaches the log
+        assert "s3cret" not in c.logtext() and "nope" not in c.logtext()
+    finally:
+        side.stop()
+        rc.cleanup()
+
+
+def test_bad_auth_file_refuses_start(crisp_factory):
+    rc = RegistriesConf()
+    try:
+        authf = os.path.join(rc.dir, "auth.json")
+        _write(authf, '{"auths": {}, "credsStore": "desktop"}')
+        c = crisp_factory(f"\n[imaged]\nauth_file = {authf}\n")
+        with pytest.raises(AssertionError):
+            c.start(timeout=3)
+        assert "credential helpers" in c.logtext()
+    finally:
+        rc.cleanup()
+
+
+def test_blocked_registry_is_refused(crisp_factory, registry, cri):
+    pb, _ = cri
+    img = registry.busybox()
+    rc = RegistriesConf()
+    try:
+        rc.write(f'[[registry]]\nlocation = "{registry.host}"\ninsecure = true\nblocked = true\n')
+        c = crisp_factory(rc.crisp_conf())
+        c.start()
+        with pytest.raises(grpc.RpcError) as e:
+            pull(c, pb, img.ref, timeout=30)
+        assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED, e.value.details()
+        assert "blocked" in e.value.details() and registry.host in e.value.details()
+        _nothing_stored(c, pb)
+    finally:
+        rc.cleanup()
+
+
+def test_stalled_blob_trips_the_stall_timeout(crisp_factory, registry, cri):
+    """The registry stops sending mid-pull: imaged's own stall timeout
+    ([imaged] stall_timeout_s) ends the pull with DEADLINE_EXCEEDED long
+    before the client's deadline, and nothing of it is left."""
+    pb, _ = cri
+    img = registry.build_image("stall2", "v1", files={"big": os.urandom(64 * 1024)})
+    proxy = StallingProxy(registry.host, img.layers[-1][0].split(":", 1)[1])
+    rc = RegistriesConf()
+    try:
+        rc.insecure(proxy.host, registry.host)
+        c = crisp_factory(rc.crisp_conf() + "stall_timeout_s = 2\n")
+        c.start()
+        ref = img.ref.replace(registry.host, proxy.host)
+        t0 = time.monotonic()
+        with pytest.raises(grpc.RpcError) as e:
+            pull(c, pb, ref, timeout=60)
+        took = time.monotonic() - t0
+        assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED, e.value.details()
+        assert "stalled" in e.value.details() and proxy.host in e.value.details()
+        assert 1.5 < took < 15, took
+        assert proxy.stalled.is_set()
+        assert status(c, pb, ref) is None
+        _nothing_stored(c, pb)
+    finally:
+        proxy.close()
+        rc.cleanup()
+
+
+def test_registry_ca_from_certs_dir(crisp_factory, registry, cri):
+    """A TLS registry with its own CA: refused without the CA, pulled once
+    <certs_dir>/<host:port>/ca.crt holds it."""
+    from images import SideRegistry, make_tls
+    pb, _ = cri
+    img = registry.build_image("tls/app", "v1", files={"t": b"tls\n"})
+    rc = RegistriesConf()
+    side = None
+    try:
+        tlsdir = os.path.join(rc.dir, "tls")
+        os.makedirs(tlsdir)
+        ca, crt, key = make_tls(tlsdir)
+        side = SideRegistry(registry, tls=(crt, key)).start()
+        certs = os.path.join(rc.dir, "certs.d")
+        os.makedirs(certs)
+        os.chmod(certs, 0o755)
+        rc.write("")
+        c = crisp_factory(rc.crisp_conf() + f"certs_dir = {certs}\n")
+        c.start()
+        ref = img.ref.replace(registry.host, side.host)
+        with pytest.raises(grpc.RpcError) as e:
+            pull(c, pb, ref, timeout=30)
+        assert e.value.code() == grpc.StatusCode.UNAVAILABLE, e.value.details()
+        _nothing_stored(c, pb)
+        # another host's CA does not help
+        os.makedirs(os.path.join(certs, "127.0.0.1:1"))
+        shutil.copy(ca, os.path.join(certs, "127.0.0.1:1", "ca.crt"))
+        with pytest.raises(grpc.RpcError) as e:
+            pull(c, pb, ref, timeout=30)
+        assert e.value.code() == grpc.StatusCode.UNAVAILABLE, e.value.details()
+        hd = os.path.join(certs, side.host)
+        os.makedirs(hd)
+        shutil.copy(ca, os.path.join(hd, "ca.crt"))
+        for root, dirs, files in os.walk(certs):
+            for n in dirs:
+                os.chmod(os.path.join(root, n), 0o755)
+            for n in files:
+                os.chmod(os.path.join(root, n), 0o644)
+        assert pull(c, pb, ref) == img.id
+        assert status(c, pb, ref).id == img.id
+    finally:
+        if side is not None:
+            side.stop()
         rc.cleanup()

@@ -30,6 +30,7 @@
 #include <sodium.h>
 
 #include "common/util.h"
+#include "imaged/certsd.h"
 #include "imaged/manifest.h"
 #include "imaged/registry.h"
 #include "ipc/loop.h"
@@ -602,6 +603,58 @@ static void test_tls(void **state)
 	fprintf(stderr, "    unknown CA: %s\n", s.err.msg);
 	res_free(&s);
 	close(fd);
+	env_free(&e);
+}
+
+/* certs.d: the CA as PEM bytes in memory, found by host:port below a
+ * directory (imaged/certsd.h); the system bundle alone does not do. */
+static void test_tls_certsd(void **state)
+{
+	struct env e = env_new(NULL);
+	char dir[300], hd[400], cmd[4096];
+	struct res s = { 0 };
+	char *pem = NULL;
+	size_t len = 0;
+	crisp_err_t err = CRISP_ERR_INIT;
+	struct reg_endpoint ep = { .host = g_tls_host };
+
+	snprintf(dir, sizeof dir, "%s/certs.d", g_dir);
+	snprintf(hd, sizeof hd, "%s/%s", dir, g_tls_host);
+	snprintf(cmd, sizeof cmd, "mkdir -p '%s' '%s/127.0.0.1:1' && cp %s/tls.crt '%s/127.0.0.1:1/ca.crt'",
+		 hd, dir, g_dir, dir);
+	assert_int_equal(system(cmd), 0);
+	/* nothing for this host (another host's CA is not used) */
+	assert_int_equal(certsd_bundle(dir, g_tls_host, &pem, &len, &err), 0);
+	assert_null(pem);
+	/* a .crt that is no certificate is an error */
+	snprintf(cmd, sizeof cmd, "echo junk > '%s/bad.crt'", hd);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(certsd_bundle(dir, g_tls_host, &pem, &len, &err), -1);
+	assert_int_equal(err.code, CRISP_FAILED_PRECONDITION);
+	crisp_error_clear(&err);
+	snprintf(cmd, sizeof cmd, "rm '%s/bad.crt' && cp %s/tls.crt '%s/ca.crt'", hd, g_dir, hd);
+	assert_int_equal(system(cmd), 0);
+	/* path tricks are not hosts */
+	assert_int_equal(certsd_bundle(dir, "..", &pem, &len, &err), 0);
+	assert_null(pem);
+	assert_int_equal(certsd_bundle(dir, "a/../127.0.0.1:1", &pem, &len, &err), 0);
+	assert_null(pem);
+	assert_int_equal(certsd_bundle(dir, g_tls_host, &pem, &len, &err), 0);
+	assert_non_null(pem);
+	ep.ca_pem = pem;
+	ep.ca_pem_len = len;
+	get_manifest(&e, &ep, "busybox", "v1", NULL, &s);
+	if (!s.ok)
+		fail_msg("%s", s.err.msg);
+	res_free(&s);
+	/* the bytes were copied by the call */
+	memset(pem, 0, len);
+	free(pem);
+	ep.ca_pem = NULL;
+	ep.ca_pem_len = 0;
+	get_manifest(&e, &ep, "busybox", "v1", NULL, &s);
+	assert_int_equal(s.err.code, CRISP_UNAVAILABLE);
+	res_free(&s);
 	env_free(&e);
 }
 
@@ -1255,6 +1308,7 @@ int main(void)
 		cmocka_unit_test(test_blob_wrong_digest),
 		cmocka_unit_test(test_insecure_refused),
 		cmocka_unit_test(test_tls),
+		cmocka_unit_test(test_tls_certsd),
 		cmocka_unit_test(test_basic_auth),
 		cmocka_unit_test(test_stall),
 		cmocka_unit_test(test_close_mid_blob),
