@@ -112,7 +112,7 @@ static void test_bad_namespace_fd(void **state)
 
 	(void)state;
 	if (geteuid() != 0)
-		skip();
+		skip(); /* reason: the forked child's setns needs root */
 	/* Not a namespace: the child's setns fails, nothing comes back. */
 	nul = dup(STDIN_FILENO);
 	assert_int_equal(portfwd_ns_sockets(nul, &fd4, &fd6, &err), -1);
