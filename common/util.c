@@ -252,3 +252,67 @@ int crisp_read_path(const char *path, size_t max, const char *label, uint8_t **o
 	close(fd);
 	return rc;
 }
+
+int crisp_parse_quantity(const char *s, uint64_t *out)
+{
+	static const struct { const char *suf; uint64_t mul; } sufs[] = {
+		{ "Ki", 1ULL << 10 }, { "Mi", 1ULL << 20 }, { "Gi", 1ULL << 30 },
+		{ "Ti", 1ULL << 40 }, { "Pi", 1ULL << 50 }, { "Ei", 1ULL << 60 },
+		{ "k", 1000ULL }, { "M", 1000000ULL }, { "G", 1000000000ULL },
+		{ "T", 1000000000000ULL }, { "P", 1000000000000000ULL }, { "E", 1000000000000000000ULL },
+		{ "", 1 },
+	};
+	uint64_t ip = 0, frac = 0, fscale = 1, mul = 0;
+	const char *p = s;
+	size_t nd = 0;
+	bool sticky = false; /* a non-zero digit past the 18 kept */
+
+	if (s == NULL || *s == '\0' || strlen(s) > 64)
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++, nd++) {
+		uint64_t d = (uint64_t)(*p - '0');
+		if (ip > UINT64_MAX / 10 || (ip == UINT64_MAX / 10 && d > UINT64_MAX % 10))
+			return -1;
+		ip = ip * 10 + d;
+	}
+	if (*p == '.') {
+		size_t fd = 0;
+		for (p++; *p >= '0' && *p <= '9'; p++, fd++) {
+			if (fd < 18) {
+				frac = frac * 10 + (uint64_t)(*p - '0');
+				fscale *= 10;
+			} else if (*p != '0') {
+				sticky = true;
+			}
+		}
+		if (fd == 0)
+			return -1;
+		nd += fd;
+	}
+	if (nd == 0)
+		return -1;
+	for (size_t i = 0; i < ARRAY_SIZE(sufs); i++)
+		if (strcmp(p, sufs[i].suf) == 0) {
+			mul = sufs[i].mul;
+			break;
+		}
+	if (mul == 0)
+		return -1;
+	if (ip != 0 && mul > UINT64_MAX / ip)
+		return -1;
+	ip *= mul;
+	/* the fraction, rounded up as Kubernetes rounds quantities up */
+	if (frac != 0 || sticky) {
+		/* frac < fscale <= 10^18 and mul <= 2^60: the product fits 128 bits.
+		 * Rounded up; digits past the 18th only matter when the rest is exact. */
+		unsigned __int128 prod = (unsigned __int128)frac * mul;
+		unsigned __int128 f = (prod + fscale - 1) / fscale;
+		if (sticky && prod % fscale == 0)
+			f++;
+		if (f > UINT64_MAX - ip)
+			return -1;
+		ip += (uint64_t)f;
+	}
+	*out = ip;
+	return 0;
+}

@@ -64,6 +64,11 @@ int crisp_read_all(int fd, void *buf, size_t len);
 int crisp_read_regular(int fd, size_t max, const char *what, uint8_t **out, size_t *outlen, crisp_err_t *err);
 /* The same for a path (opened O_NONBLOCK: a FIFO cannot stall the reader);
  * label says what it is ("key file"). */
+/* A Kubernetes resource quantity without sign or exponent: digits, an
+ * optional fraction, and a suffix (k M G T P E, or Ki Mi Gi Ti Pi Ei), as
+ * kubelet writes bandwidth annotations ("10M", "1.5Gi").  0, or -1 when
+ * malformed or over 2^64-1.  A fraction is rounded up. */
+int crisp_parse_quantity(const char *s, uint64_t *out);
 int crisp_read_path(const char *path, size_t max, const char *label, uint8_t **out, size_t *outlen,
 		    crisp_err_t *err);
 

@@ -111,6 +111,34 @@ static bool sysctl_is_net(const char *k)
 }
 
 /* Check every sysctl is namespaced and its namespace is the pod's own. */
+/*
+ * kubelet's bandwidth annotations (kubernetes.io/ingress-bandwidth,
+ * egress-bandwidth: a quantity of bits per second such as "10M") for the
+ * CNI bandwidth capability, checked as kubelet does: 1k to 1P.  0 when the
+ * annotation is absent.
+ */
+#define BW_INGRESS "kubernetes.io/ingress-bandwidth"
+#define BW_EGRESS "kubernetes.io/egress-bandwidth"
+
+static int pod_bandwidth(const Runtime__V1__PodSandboxConfig *c, const char *key, uint64_t *bps, crisp_err_t *err)
+{
+	*bps = 0;
+	for (size_t i = 0; i < c->n_annotations; i++) {
+		if (strcmp(c->annotations[i]->key, key) != 0)
+			continue;
+		if (crisp_parse_quantity(c->annotations[i]->value, bps) < 0)
+			return crisp_error(err, CRISP_INVALID_ARGUMENT, 0,
+					   "annotation %s: \"%.64s\" is not a quantity such as 10M", key,
+					   c->annotations[i]->value);
+		if (*bps < 1000ULL || *bps > 1000000000000000ULL)
+			return crisp_error(err, CRISP_INVALID_ARGUMENT, 0,
+					   "annotation %s: %.64s is out of range (1k to 1P bits per second)", key,
+					   c->annotations[i]->value);
+		return 0;
+	}
+	return 0;
+}
+
 static int check_sysctls(const Runtime__V1__LinuxPodSandboxConfig *l, bool host_net, bool host_ipc, crisp_err_t *err)
 {
 	for (size_t i = 0; l && i < l->n_sysctls; i++) {
@@ -556,6 +584,9 @@ void pods_on_run(struct ipc_chan *ch, struct ipc_msg *m, struct execd_pods *p)
 	}
 	if (check_sysctls(c->linux, host_net, host_ipc, &err) < 0)
 		goto refuse;
+	uint64_t bw_in, bw_out;
+	if (pod_bandwidth(c, BW_INGRESS, &bw_in, &err) < 0 || pod_bandwidth(c, BW_EGRESS, &bw_out, &err) < 0)
+		goto refuse;
 	if (!host_net && role_peer(p->role, ROLE_NETD) == NULL) {
 		crisp_error(&err, CRISP_UNAVAILABLE, 0, "netd is not running (restarting); try again");
 		goto refuse;
@@ -651,6 +682,11 @@ void pods_on_run(struct ipc_chan *ch, struct ipc_msg *m, struct execd_pods *p)
 		}
 		ns.n_port_mappings = c->n_port_mappings;
 		ns.port_mappings = ppms;
+	}
+	{
+		crisp_err_t bwerr = CRISP_ERR_INIT; /* checked before the pod was reserved */
+		(void)pod_bandwidth(c, BW_INGRESS, &ns.ingress_bps, &bwerr);
+		(void)pod_bandwidth(c, BW_EGRESS, &ns.egress_bps, &bwerr);
 	}
 	if (c->dns_config) {
 		ns.n_dns_servers = c->dns_config->n_servers;

@@ -207,8 +207,10 @@ static int child_opts(const Cipc__Config *cfg, const struct netd_pods *np, struc
 	return 0;
 }
 
-/* CNI capability arguments: portMappings (host ports only), dns, and the
- * pod CIDRs as ipRanges (one range set per CIDR: dual-stack gets two). */
+/* CNI capability arguments: portMappings (host ports only), dns, the pod
+ * CIDRs as ipRanges (one range set per CIDR: dual-stack gets two), and
+ * bandwidth from the pod's annotations (execd parsed and bounded them; the
+ * burst is left unlimited, as CRI-O and containerd do). */
 static json_t *capability_args(const Cipc__NetSetup *rq, const char *pod_cidrs)
 {
 	json_t *caps = json_object(), *pm = json_array();
@@ -234,6 +236,18 @@ static json_t *capability_args(const Cipc__NetSetup *rq, const char *pod_cidrs)
 			json_array_append_new(pm, e);
 	}
 	json_object_set_new(caps, "portMappings", pm);
+	if (rq->ingress_bps || rq->egress_bps) {
+		json_t *bw = json_object();
+		if (rq->ingress_bps) {
+			json_object_set_new(bw, "ingressRate", json_integer((json_int_t)rq->ingress_bps));
+			json_object_set_new(bw, "ingressBurst", json_integer(INT32_MAX));
+		}
+		if (rq->egress_bps) {
+			json_object_set_new(bw, "egressRate", json_integer((json_int_t)rq->egress_bps));
+			json_object_set_new(bw, "egressBurst", json_integer(INT32_MAX));
+		}
+		json_object_set_new(caps, "bandwidth", bw);
+	}
 	if (rq->n_dns_servers || rq->n_dns_searches || rq->n_dns_options) {
 		json_t *dns = json_object(), *sv = json_array(), *se = json_array(), *op = json_array();
 		for (size_t i = 0; i < rq->n_dns_servers; i++)

@@ -25,7 +25,7 @@ from conftest import Crisp, assert_no_sanitizer_report, unmount_below
 NS = "crisp-e2e-net"
 
 
-def conflist(name, bridge, ipam_dir, ranges, portmap=False, ip_ranges_cap=False):
+def conflist(name, bridge, ipam_dir, ranges, portmap=False, ip_ranges_cap=False, bandwidth=False):
     bridge_plugin = {"type": "bridge", "bridge": bridge, "isGateway": True, "ipMasq": False,
                      "ipam": {"type": "host-local", "dataDir": ipam_dir}}
     if ranges:
@@ -35,6 +35,8 @@ def conflist(name, bridge, ipam_dir, ranges, portmap=False, ip_ranges_cap=False)
     plugins = [{"type": "loopback"}, bridge_plugin]
     if portmap:
         plugins.append({"type": "portmap", "capabilities": {"portMappings": True}})
+    if bandwidth:
+        plugins.append({"type": "bandwidth", "capabilities": {"bandwidth": True}})
     return json.dumps({"cniVersion": "1.0.0", "name": name, "plugins": plugins})
 
 
@@ -413,3 +415,48 @@ def test_network_ready_follows_the_conf_dir(host, cri):
     assert network_ready(h.c, pb).status is False
     # Same netd all along.
     assert h.c.roles()["crisp-netd"] == netd_pid
+
+
+def test_bandwidth_annotations_shape_the_pod(host, cri):
+    """kubelet's kubernetes.io/ingress-bandwidth and egress-bandwidth pod
+    annotations reach the bandwidth plugin as its capability: a token bucket
+    at that rate on the pod's host-side veth (ingress) and on the ifb device
+    it mirrors egress through; both go with the pod.  A malformed or
+    out-of-range value is refused before anything is made."""
+    pb, _ = cri
+    h = host("crispnet6")
+    h.write_net(conflist("crisp-bw", h.bridge, h.ipam, ["10.246.6.0/24"], bandwidth=True))
+    h.c.start()
+
+    def qdiscs():
+        return subprocess.run(["tc", "qdisc", "show"], capture_output=True, text=True, timeout=10).stdout
+
+    def bwp_links():  # the plugin's ifb devices are named bwp<hash>
+        out = subprocess.run(["ip", "-o", "link", "show", "type", "ifb"], capture_output=True, text=True,
+                             timeout=10).stdout
+        return [ln.split(":")[1].strip() for ln in out.splitlines() if ln.split(":")[1].strip().startswith("bwp")]
+
+    def run_bw(name, ingress, egress):
+        cfg = pod_config(pb, name)
+        cfg.annotations["kubernetes.io/ingress-bandwidth"] = ingress
+        cfg.annotations["kubernetes.io/egress-bandwidth"] = egress
+        return h.c.runtime().RunPodSandbox(pb.RunPodSandboxRequest(config=cfg), timeout=60).pod_sandbox_id
+
+    before = qdiscs()
+    assert "rate 3Mbit" not in before and "rate 7Mbit" not in before
+    pid = run_bw("bw", "3M", "7M")
+    try:
+        q = qdiscs()
+        assert "tbf" in q and "rate 3Mbit" in q and "rate 7Mbit" in q, q
+        assert bwp_links(), "no ifb device of the plugin for egress shaping"
+    finally:
+        remove_pod(h.c, pb, pid)
+    q = qdiscs()
+    assert "rate 3Mbit" not in q and "rate 7Mbit" not in q, q
+    assert bwp_links() == []
+    for bad in ("lots", "10Q", "1", "2P"):
+        with pytest.raises(grpc.RpcError) as e:
+            run_bw("bad", bad, "7M")
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (bad, e.value.details())
+        assert "kubernetes.io/ingress-bandwidth" in e.value.details()
+    assert len(h.c.runtime().ListPodSandbox(pb.ListPodSandboxRequest(), timeout=10).items) == 0
