@@ -941,3 +941,17 @@ def test_exec_sync_killed_when_the_client_gives_up(env):
         os.kill(p, signal.SIGKILL)
     assert not left, "the command outlived its cancelled ExecSync"
     assert "ExecSync cancelled by the client" in env.c.logtext()
+
+
+def test_memory_limit_oom_killed(env):
+    """A container that allocates past its memory limit is killed by the
+    kernel and reported as OOMKilled with exit code 137."""
+    pb = env.pb
+    pod = env.pod("oom")
+    cid, st, lines = env.run(
+        pod, env.busybox,
+        ["/bin/sh", "-c", "a=$(busybox head -c 134217728 /dev/zero | busybox tr '\\000' x); echo survived"],
+        timeout=60, resources=pb.LinuxContainerResources(memory_limit_in_bytes=32 << 20))
+    assert st.reason == "OOMKilled", (st.reason, st.exit_code, lines)
+    assert st.exit_code == 137
+    assert "survived" not in env.stdout_of(lines)
