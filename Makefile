@@ -20,8 +20,12 @@ endif
 
 CC ?= cc
 PKGS := libprotobuf-c libsodium libseccomp libcap-ng inih libnghttp2 jansson libarchive libcurl sqlite3 gpgme libcrypto libssl zlib
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# LSM libraries: only execd (which labels containers) links them, so no
+# other role carries their code or their load-time constructors.
+LSM_PKGS := libselinux libapparmor
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(LSM_PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LSM_LIBS := $(shell pkg-config --libs $(LSM_PKGS) 2>/dev/null)
 
 WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wno-unused-parameter \
 	-Wmissing-prototypes -Wstrict-prototypes -Wvla -Wimplicit-fallthrough
@@ -58,6 +62,12 @@ BIN_imaged := $(B)/bin/crisp-imaged
 BIN_execd := $(B)/bin/crisp-execd
 BIN_netd := $(B)/bin/crisp-netd
 BINS := $(foreach d,$(DAEMONS),$(BIN_$(d)))
+# crisp-monitor (monitor/): one per running container, so it links none of
+# the above; see its rules below.
+BIN_monitor := $(B)/bin/crisp-monitor
+MON_SRC := $(wildcard monitor/*.c)
+MON_LIB_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(filter-out monitor/main.c,$(MON_SRC)))
+BINS += $(BIN_monitor)
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
@@ -96,21 +106,57 @@ $(B)/libcrisp.a: $(LIB_OBJ)
 # execd re-validates every CRI request it is sent with frontd's validator
 # (pure code): frontd's checks are a convenience, execd's are the boundary.
 EXTRA_execd := $(B)/obj/frontd/validate.o $(B)/obj/frontd/validate_rules.o
+LIBS_execd := $(LSM_LIBS)
 # execd unpacks layers (execd/layers.c) with the hostile-tar-safe extractor.
 EXTRA_execd += $(B)/obj/imaged/unpack.o
+# execd opens the CRI log (monitor/cri_log.c) and can run a monitor's loop
+# in its own image when crisp-monitor cannot be executed.
+EXTRA_execd += $(MON_LIB_OBJ)
+# execd compiles its default AppArmor profile in (.incbin in execd/lsm.c).
+$(B)/obj/execd/lsm.o: contrib/apparmor/crisp-default
 # crispd --verify-audit checks imaged's audit log (pure code, no ipc).
 EXTRA_crispd := $(B)/obj/imaged/audit.o
 
 define daemon_rule
 $$(BIN_$(1)): $$(patsubst %.c,$(B)/obj/%.o,$$(wildcard $(1)/*.c)) $$(EXTRA_$(1)) $(B)/libcrisp.a
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS)
+	$$(CC) $$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS) $$(LIBS_$(1))
 endef
 $(foreach d,$(DAEMONS),$(eval $(call daemon_rule,$(d))))
+
+# crisp-monitor: static, musl when musl-gcc is there (a few hundred kB of
+# RSS per container instead of megabytes), else static glibc; static-pie
+# when musl ships rcrt1.o.  Only libc: no pkg-config flags, no libcrisp.
+# SAN=1 builds it like the others (sanitizers need the dynamic runtime).
+ifeq ($(SAN),1)
+$(BIN_monitor): $(patsubst %.c,$(B)/obj/%.o,$(MON_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^
+else
+MUSL_GCC := $(shell command -v musl-gcc 2>/dev/null)
+MUSL_LIB := $(if $(MUSL_GCC),$(dir $(shell sed -n 's/.*-specs "\([^"]*\)".*/\1/p' $(MUSL_GCC))))
+MON_CC := $(if $(MUSL_GCC),$(MUSL_GCC),$(CC))
+MON_OBJ := $(patsubst %.c,$(B)/obj-static/%.o,$(MON_SRC))
+$(B)/obj-static/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(MON_CC) $(STD) $(WARN) $(OPT) $(HARDEN) -I. $(CFLAGS) -MMD -MP -c $< -o $@
+ifneq ($(wildcard $(MUSL_LIB)rcrt1.o),)
+$(BIN_monitor): $(MON_OBJ)
+	@mkdir -p $(dir $@)
+	gcc -static-pie -nostdlib $(HARDEN_LD:-pie=) $(LDFLAGS) -o $@ $(MUSL_LIB)rcrt1.o $(MUSL_LIB)crti.o \
+		$$(gcc -print-file-name=crtbeginS.o) $^ $(MUSL_LIB)libc.a $$(gcc -print-libgcc-file-name) \
+		$$(gcc -print-file-name=crtendS.o) $(MUSL_LIB)crtn.o
+else
+$(BIN_monitor): $(MON_OBJ)
+	@mkdir -p $(dir $@)
+	$(MON_CC) $(if $(MUSL_GCC),-static,-static-pie) $(HARDEN_LD:-pie=) $(LDFLAGS) -o $@ $^
+endif
+endif
 
 # Unit tests link the library plus the daemon objects they test (every
 # daemon object except its main.c).
 DAEMON_LIB_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(filter-out %/main.c,$(wildcard $(addsuffix /*.c,$(DAEMONS)))))
+DAEMON_LIB_OBJ += $(MON_LIB_OBJ)
 
 # Through an archive, so a test links only the daemon objects it uses.
 $(B)/libdaemons.a: $(DAEMON_LIB_OBJ)
@@ -119,7 +165,7 @@ $(B)/libdaemons.a: $(DAEMON_LIB_OBJ)
 
 $(B)/tests/test_%: tests/unit/test_%.c $(B)/libdaemons.a $(B)/libcrisp.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBS) -lcmocka
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBS) $(LSM_LIBS) -lcmocka
 
 $(B)/tests/tools/%: tests/tools/%.c $(B)/libcrisp.a
 	@mkdir -p $(dir $@)
@@ -157,7 +203,7 @@ fuzz: deps-test
 		HARDEN="-fPIE" HARDEN_LD="-pie" $(FUZZ_BIN)
 
 $(FB)/fuzz_%: tests/fuzz/fuzz_%.c $(B)/libdaemons.a $(B)/libcrisp.a
-	$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBS)
+	$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBS) $(LSM_LIBS)
 
 fuzz-run: fuzz
 	@sh tests/run-fuzz.sh $(FB) $(FUZZ_SECONDS) $(FUZZ_BIN)
@@ -180,4 +226,4 @@ install: all
 clean:
 	rm -rf build build-san build-fuzz
 
--include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(B)/obj $(B)/obj-static -name '*.d' 2>/dev/null)

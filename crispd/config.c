@@ -47,6 +47,10 @@ const char config_default_text[] =
 	"[execd]\n"
 	"cgroup_parent = crisp\n"
 	"runtime_policy = /etc/crisp/runtime-policy.json\n"
+	"# RuntimeClass handlers run by an external OCI runtime, as\n"
+	"# name=/path/to/runtime (e.g. runc=/usr/sbin/runc, crun=/usr/bin/crun);\n"
+	"# the default handler \"\" is crisp's own launcher\n"
+	"runtime_handlers =\n"
 	"\n"
 	"[netd]\n"
 	"cni_config_dir = /etc/cni/net.d\n"
@@ -70,6 +74,7 @@ enum cfg_type {
 	CT_LOGLEVEL, /* error/warn/info/debug */
 	CT_UIDLIST,  /* comma-separated uids */
 	CT_PATHLIST, /* comma-separated absolute paths */
+	CT_HANDLERLIST, /* comma-separated name=/absolute/path */
 	CT_USER,     /* a system user name */
 	CT_ADDRESS,  /* an IPv4/IPv6 literal or host name (checked by the role) */
 };
@@ -114,6 +119,7 @@ static const struct cfg_key schema[] = {
 	{ "imaged", "stall_timeout_s", CT_UINT, M(stall_timeout_s), 0, 1, 3600 },
 	{ "execd", "cgroup_parent", CT_STRING, M(cgroup_parent), 0, 0, 0 },
 	{ "execd", "runtime_policy", CT_PATH_OPT, M(runtime_policy), 0, 0, 0 },
+	{ "execd", "runtime_handlers", CT_HANDLERLIST, ML(runtime_handlers), 0, 0 },
 	{ "netd", "cni_config_dir", CT_PATH, M(cni_config_dir), 0, 0, 0 },
 	{ "netd", "cni_plugin_dirs", CT_PATHLIST, ML(cni_plugin_dirs), 0, 0 },
 	{ "netd", "cni_default_network", CT_STRING, M(cni_default_network), 0, 0, 0 },
@@ -146,6 +152,26 @@ static bool path_is_clean(const char *p)
 		if (s[0] == '/' && s[1] == '.' && s[2] == '.' && (s[3] == '/' || s[3] == '\0'))
 			return false;
 	}
+	return true;
+}
+
+/* items[i] is "name=/path": name a DNS label (as RuntimeClass handlers
+ * are), not named before in the list, and a clean absolute path. */
+static bool handler_ok(char (*items)[MAX_VALUE], size_t i)
+{
+	const char *eq = strchr(items[i], '=');
+	size_t n = eq ? (size_t)(eq - items[i]) : 0;
+
+	if (n == 0 || n > 63 || !path_is_clean(eq + 1) || items[i][0] == '-' || items[i][n - 1] == '-')
+		return false;
+	for (size_t j = 0; j < n; j++) {
+		char c = items[i][j];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+			return false;
+	}
+	for (size_t j = 0; j < i; j++)
+		if (!strncmp(items[j], items[i], n + 1))
+			return false;
 	return true;
 }
 
@@ -303,6 +329,7 @@ static int apply_key(struct crisp_config *cfg, const struct cfg_key *k, const ch
 		*(int32_t *)slot = lvl;
 		return 0;
 	case CT_UIDLIST:
+	case CT_HANDLERLIST:
 	case CT_PATHLIST: {
 		cleanup_free char(*items)[MAX_VALUE] = xcalloc(MAX_LIST, MAX_VALUE);
 		size_t n, *count = (size_t *)(base + k->count_off);
@@ -325,8 +352,15 @@ static int apply_key(struct crisp_config *cfg, const struct cfg_key *k, const ch
 		} else {
 			char **paths = xcalloc(n, sizeof *paths);
 			for (size_t i = 0; i < n; i++) {
-				if (!path_is_clean(items[i])) {
-					snprintf(why, whylen, "'%.128s' is not an absolute, clean path", items[i]);
+				bool ok = k->type == CT_HANDLERLIST ? handler_ok(items, i)
+								    : path_is_clean(items[i]);
+				if (!ok) {
+					snprintf(why, whylen,
+						 k->type == CT_HANDLERLIST
+							 ? "'%.128s' is not name=/absolute/path (a DNS label, "
+							   "once, then a clean path)"
+							 : "'%.128s' is not an absolute, clean path",
+						 items[i]);
 					for (size_t j = 0; j < i; j++)
 						free(paths[j]);
 					free(paths);

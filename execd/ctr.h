@@ -24,10 +24,10 @@
 
 #include "common/err.h"
 #include "execd/launch.h"
+#include "monitor/monitor.h"
 #include "proto/ipc.pb-c.h"
 
 #define CTR_EXEC_OUTPUT_MAX (16u * 1024 * 1024) /* ExecSync stdout+stderr */
-#define CTR_LOG_LINE_MAX 16384                 /* longer lines become P records */
 
 /* ---- spec building (ctr_spec.c): pure functions, unit-tested ---- */
 
@@ -67,48 +67,44 @@ int ctr_user_resolve(int rootfd, const char *image_user, const char *run_as_user
 int ctr_caps(char *const *add, size_t nadd, char *const *drop, size_t ndrop, bool privileged,
 	     uint64_t *out, crisp_err_t *err);
 int ctr_cap_from_name(const char *name);
+/* The name of capability n without "CAP_" ("CHOWN"), or NULL. */
+const char *ctr_cap_name(int n);
 
 /* The RuntimeDefault seccomp filter (Docker/containerd's default profile
  * semantics: kernel-level and namespace syscalls refused with EPERM, some
  * allowed back by capabilities) as a sealed BPF memfd. */
 int ctr_seccomp_default(uint64_t caps, int *fd, crisp_err_t *err);
+/* The same filter as OCI runtime-spec seccomp JSON (for external runtimes;
+ * malloc'd text). */
+char *ctr_seccomp_default_oci(uint64_t caps, crisp_err_t *err);
 
 /* A Localhost profile (OCI/Docker seccomp JSON, ctr_seccomp.c) compiled
  * for a container holding caps (for includes/excludes), as a sealed BPF
  * memfd.  Anything it cannot apply as written is INVALID_ARGUMENT. */
 int ctr_seccomp_profile(const char *json, size_t len, uint64_t caps, int *fd, crisp_err_t *err);
 int ctr_seccomp_profile_file(const char *path, uint64_t caps, int *fd, crisp_err_t *err);
+/* A Localhost profile that ctr_seccomp_profile accepted, as OCI
+ * runtime-spec JSON for a container holding caps: includes/excludes
+ * resolved, only the keys the runtime spec knows (malloc'd text). */
+char *ctr_seccomp_profile_oci(const char *json, size_t len, uint64_t caps, crisp_err_t *err);
+char *ctr_seccomp_profile_file_oci(const char *path, uint64_t caps, crisp_err_t *err);
 
 /* Default masked and read-only paths (CRI-O's). */
 extern const char *const ctr_default_masked[];
 extern const char *const ctr_default_readonly[];
 
-/* ---- the CRI log format (ctr_log.c) ---- */
-
-enum { CRI_LOG_STDOUT = 0, CRI_LOG_STDERR = 1 };
-
-struct cri_log {
-	int fd;                          /* -1: lines are dropped */
-	char buf[2][CTR_LOG_LINE_MAX];   /* a pending partial line per stream */
-	size_t len[2];
-	int (*now)(struct timespec *ts); /* NULL: clock_gettime REALTIME */
-	uint64_t write_errors;
-};
-
-/* "<RFC3339Nano UTC> <stdout|stderr> <F|P> <line>\n" into out; returns
- * the length, or 0 when out is too small. */
-size_t cri_log_format(char *out, size_t outsz, const struct timespec *ts, int stream, bool partial,
-		      const char *line, size_t len);
-/* Feed bytes of one stream: every complete line is written (F), a line
- * reaching CTR_LOG_LINE_MAX is written in P pieces. */
-void cri_log_feed(struct cri_log *l, int stream, const char *data, size_t len);
-/* The stream ended: a pending partial line is written (F). */
-void cri_log_flush(struct cri_log *l, int stream);
+/* ---- the CRI log format: monitor/monitor.h (monitor/cri_log.c) ---- */
 
 /* ---- the monitor (ctr_monitor.c) ---- */
 
-/* argv[1] of crisp-execd that makes it a monitor. */
-#define CTR_MONITOR_ARG "--container-monitor"
+/* CTR_MONITOR_ARG and the monitor's argv: monitor/monitor.h.  The monitor
+ * is its own binary, crisp-monitor, beside crisp-execd. */
+
+/* At execd's start: open crisp-monitor beside this binary (O_PATH), to be
+ * executed by fd for every container.  An error when it is missing. */
+int ctr_monitor_exe_open(crisp_err_t *err);
+
+struct ctr_oci;
 
 /* What execd hands a monitor it forks at StartContainer. */
 struct ctr_monitor_args {
@@ -119,18 +115,23 @@ struct ctr_monitor_args {
 	struct launch_spec *spec; /* stdio and terminal are filled in by the monitor */
 	const int *keep_fds;   /* fds of spec the monitor must keep (ns, seccomp) */
 	size_t nkeep;
+	const struct ctr_oci *oci; /* NULL: crisp's launcher; else an external runtime */
 };
 
 /*
  * Fork the monitor: it detaches (setsid, every other fd closed), makes the
  * container's stdio, launches the container, writes to *result_fd (a pipe
  * execd reads) "OK <pid> <starttime> <monitor starttime>" or
- * "ERR <errno> <message>", then re-executes itself (/proc/self/exe) as a
- * fresh monitor that holds nothing of execd.  Returns the monitor's pid.
+ * "ERR <errno> <message>", then executes crisp-monitor (the fd opened by
+ * ctr_monitor_exe_open; without one, /proc/self/exe CTR_MONITOR_ARG ...)
+ * as a fresh monitor that holds nothing of execd.  Returns the monitor's
+ * pid.
  */
 pid_t ctr_monitor_spawn(const struct ctr_monitor_args *a, int *result_fd, crisp_err_t *err);
 
-/* The entry of a re-executed monitor (crisp-execd CTR_MONITOR_ARG ...). */
+/* The monitor's loop in this image (monitor_main): the entry of
+ * /proc/self/exe CTR_MONITOR_ARG ..., and the fallback when crisp-monitor
+ * cannot be executed. */
 int ctr_monitor_main(int argc, char **argv);
 
 /* Connect to a container's monitor control socket and send cmd ('R'

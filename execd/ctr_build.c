@@ -45,6 +45,7 @@ void ctr_built_free(struct ctr_built *b)
 			close(b->nsfd[i]);
 	if (b->s.seccomp_fd >= 0)
 		close(b->s.seccomp_fd);
+	free(b->seccomp_oci);
 	ctr_built_init(b);
 }
 
@@ -199,29 +200,144 @@ static int host_devices(struct ctr_built *b, crisp_err_t *err)
 	return 0;
 }
 
-static int seccomp_setup(struct ctr_built *b, const Runtime__V1__LinuxContainerSecurityContext *sc, uint64_t caps,
-			 crisp_err_t *err)
+enum seccomp_kind { SC_NONE, SC_DEFAULT, SC_FILE };
+
+/* Which filter a container gets (the profile's path for SC_FILE), or -1. */
+static int seccomp_choice(const Runtime__V1__LinuxContainerSecurityContext *sc, const char **file, crisp_err_t *err)
 {
 	const Runtime__V1__SecurityProfile *p = sc ? sc->seccomp : NULL;
 	const char *path = sc ? sc->seccomp_profile_path : "";
 
 	if (sc && sc->privileged)
-		return 0; /* as every runtime: privileged ignores seccomp */
+		return SC_NONE; /* as every runtime: privileged ignores seccomp */
 	if (p != NULL) {
 		if (p->profile_type == RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Unconfined)
-			return 0;
-		if (p->profile_type == RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Localhost)
-			return ctr_seccomp_profile_file(p->localhost_ref, caps, &b->s.seccomp_fd, err);
-		return ctr_seccomp_default(caps, &b->s.seccomp_fd, err);
+			return SC_NONE;
+		if (p->profile_type == RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Localhost) {
+			*file = p->localhost_ref;
+			return SC_FILE;
+		}
+		return SC_DEFAULT;
 	}
 	if (path == NULL || path[0] == '\0' || !strcmp(path, "unconfined"))
-		return 0;
+		return SC_NONE;
 	if (!strcmp(path, "runtime/default") || !strcmp(path, "docker/default"))
-		return ctr_seccomp_default(caps, &b->s.seccomp_fd, err);
-	if (!strncmp(path, "localhost/", 10))
-		return ctr_seccomp_profile_file(path + 10, caps, &b->s.seccomp_fd, err);
+		return SC_DEFAULT;
+	if (!strncmp(path, "localhost/", 10)) {
+		*file = path + 10;
+		return SC_FILE;
+	}
 	return crisp_error(err, CRISP_INVALID_ARGUMENT, 0,
 			   "seccomp profile \"%.200s\": not runtime/default, unconfined or localhost/<path>", path);
+}
+
+static int seccomp_setup(struct ctr_built *b, const Runtime__V1__LinuxContainerSecurityContext *sc, uint64_t caps,
+			 crisp_err_t *err)
+{
+	const char *file = NULL;
+
+	switch (seccomp_choice(sc, &file, err)) {
+	case SC_NONE:
+		return 0;
+	case SC_DEFAULT:
+		return ctr_seccomp_default(caps, &b->s.seccomp_fd, err);
+	case SC_FILE:
+		return ctr_seccomp_profile_file(file, caps, &b->s.seccomp_fd, err);
+	default:
+		return -1;
+	}
+}
+
+int ctr_build_oci_seccomp(const Runtime__V1__ContainerConfig *cfg, struct ctr_built *b, crisp_err_t *err)
+{
+	const char *file = NULL;
+	const Runtime__V1__LinuxContainerSecurityContext *sc = cfg->linux ? cfg->linux->security_context : NULL;
+
+	free(b->seccomp_oci);
+	b->seccomp_oci = NULL;
+	switch (seccomp_choice(sc, &file, err)) {
+	case SC_NONE:
+		return 0;
+	case SC_DEFAULT:
+		b->seccomp_oci = ctr_seccomp_default_oci(b->s.cap_bounding, err);
+		break;
+	case SC_FILE:
+		b->seccomp_oci = ctr_seccomp_profile_file_oci(file, b->s.cap_bounding, err);
+		break;
+	default:
+		return -1;
+	}
+	return b->seccomp_oci ? 0 : -1;
+}
+
+int ctr_lsm_labels(struct execd *x, const struct state_pod *pod, const Runtime__V1__ContainerConfig *cfg,
+		   char process[LSM_LABEL_MAX], char mount[LSM_LABEL_MAX], char apparmor[LSM_PROFILE_MAX],
+		   crisp_err_t *err)
+{
+	const struct lsm *l = &x->pods.lsm;
+	const Runtime__V1__LinuxContainerSecurityContext *sc =
+		cfg->linux ? cfg->linux->security_context : NULL;
+	const Runtime__V1__SELinuxOption *cs = sc ? sc->selinux_options : NULL, *ps = NULL;
+	const Runtime__V1__SecurityProfile *ap = sc ? sc->apparmor : NULL;
+	Runtime__V1__RunPodSandboxRequest *rq = NULL;
+	struct lsm_selinux_opt po = { 0 }, co = { 0 };
+	bool privileged = sc && sc->privileged;
+	int r;
+
+	if (pod->config_len > 0)
+		rq = runtime__v1__run_pod_sandbox_request__unpack(NULL, pod->config_len, pod->config);
+	if (rq && rq->config && rq->config->linux && rq->config->linux->security_context)
+		ps = rq->config->linux->security_context->selinux_options;
+	if (ps)
+		po = (struct lsm_selinux_opt){ ps->user, ps->role, ps->type, ps->level };
+	if (cs)
+		co = (struct lsm_selinux_opt){ cs->user, cs->role, cs->type, cs->level };
+	r = lsm_ctr_selinux(l, pod->mcs_level, &po, &co, privileged, process, mount, err);
+	if (rq)
+		runtime__v1__run_pod_sandbox_request__free_unpacked(rq, NULL);
+	if (r < 0)
+		return -1;
+	return lsm_ctr_apparmor(l, ap ? (int)ap->profile_type : -1, ap ? ap->localhost_ref : NULL,
+				sc ? sc->apparmor_profile : NULL, privileged, apparmor, LSM_PROFILE_MAX, err);
+}
+
+/* The container's labels into the launch spec (NULL: none). */
+static int lsm_setup(struct execd *x, const struct state_pod *pod, const Runtime__V1__ContainerConfig *cfg,
+		     struct ctr_built *b, crisp_err_t *err)
+{
+	char proc[LSM_LABEL_MAX], mnt[LSM_LABEL_MAX], aa[LSM_PROFILE_MAX];
+
+	if (ctr_lsm_labels(x, pod, cfg, proc, mnt, aa, err) < 0)
+		return -1;
+	if ((proc[0] && (b->s.process_label = keep_str(b, proc)) == NULL) ||
+	    (mnt[0] && (b->s.mount_label = keep_str(b, mnt)) == NULL) ||
+	    (aa[0] && (b->s.apparmor_profile = keep_str(b, aa)) == NULL))
+		return crisp_error(err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "execd");
+	return 0;
+}
+
+/* The launch joins every hierarchy's cgroup of container id. */
+/* The container's cgroups for launch.  existing_only (exec into a running
+ * container): only the hierarchies the container has, so a container
+ * started by an older execd that made fewer of them can still be exec'd. */
+static int spec_cgroups(struct execd *x, const char *id, bool existing_only, struct ctr_built *b, crisp_err_t *err)
+{
+	const char *dirs[CTR_CG_MAX];
+	int n = 0;
+
+	if (ctr_cgroups(x, id, &b->cg, err) < 0)
+		return -1;
+	for (int i = 0; i < b->cg.n && n < CTR_CG_MAX; i++)
+		if (!existing_only || access(b->cg.dir[i], F_OK) == 0)
+			dirs[n++] = b->cg.dir[i];
+	if (n > 0) {
+		b->s.cgroup_procs = dirs[0];
+		for (int i = 1; i < n; i++)
+			b->cg_extra[i - 1] = dirs[i];
+		b->cg_extra[n - 1] = NULL;
+		b->s.cgroup_procs_extra = b->cg_extra;
+	}
+	return 0;
 }
 
 int ctr_build(struct execd *x, const struct state_ctr *c, const struct state_pod *pod,
@@ -315,9 +431,16 @@ int ctr_build(struct execd *x, const struct state_ctr *c, const struct state_pod
 		goto fail;
 	if (b->s.seccomp_fd >= 0)
 		b->keep[b->nkeep++] = b->s.seccomp_fd;
+	/* SELinux labels and AppArmor profile (exec'd processes get the
+	 * container's too) */
+	if (lsm_setup(x, pod, cfg, b, err) < 0)
+		goto fail;
 	b->s.timeout_ms = 10000;
-	if (exec_target > 0)
+	if (exec_target > 0) { /* it joins the container's cgroups, as runc exec does */
+		if (spec_cgroups(x, c->id, true, b, err) < 0)
+			goto fail;
 		return 0;
+	}
 
 	/* rootfs, mounts, paths */
 	b->s.rootfs = rootfs;
@@ -397,7 +520,8 @@ int ctr_build(struct execd *x, const struct state_ctr *c, const struct state_pod
 						    "pod %.12s is not ready: its /dev/shm is gone", pod->id);
 					goto fail;
 				}
-				if (ctr_shm_mount(x->pods.pods_dir, pod->id, err) < 0)
+				if (ctr_shm_mount(x->pods.pods_dir, pod->id, err) < 0 ||
+				    pods_shm_label(&x->pods, pod, err) < 0)
 					goto fail;
 			}
 		}
@@ -417,6 +541,9 @@ int ctr_build(struct execd *x, const struct state_ctr *c, const struct state_pod
 			crisp_error(err, CRISP_NOT_FOUND, errno, "mount source %.200s", m->host_path);
 			goto fail;
 		}
+		/* selinux_relabel: the container's mount label, as CRI-O */
+		if (m->selinux_relabel && lsm_relabel(&x->pods.lsm, real, b->s.mount_label, err) < 0)
+			goto fail;
 		if (add_mount(b, real, m->container_path, m->readonly, prop, err) < 0)
 			goto fail;
 	}
@@ -473,15 +600,8 @@ int ctr_build(struct execd *x, const struct state_ctr *c, const struct state_pod
 	}
 
 	/* resources: cgroups made at create; oom_score_adj */
-	if (ctr_cgroups(x, c->id, &b->cg, err) < 0)
+	if (spec_cgroups(x, c->id, false, b, err) < 0)
 		goto fail;
-	if (b->cg.n > 0) {
-		b->s.cgroup_procs = b->cg.dir[0];
-		for (int i = 1; i < b->cg.n; i++)
-			b->cg_extra[i - 1] = b->cg.dir[i];
-		b->cg_extra[b->cg.n - 1] = NULL;
-		b->s.cgroup_procs_extra = b->cg_extra;
-	}
 	if (res) {
 		b->s.set_oom_score_adj = true;
 		b->s.oom_score_adj = (int)(res->oom_score_adj < -1000 ? -1000

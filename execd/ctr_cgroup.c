@@ -1,7 +1,8 @@
 /*
  * execd/ctr_cgroup: one cgroup per container, <parent>/crisp-<id>, in every
  * hierarchy execd uses: cgroup v2 when /sys/fs/cgroup is unified, else the
- * v1 controllers memory, cpu, cpuacct and pids (whichever are mounted).
+ * v1 controllers memory, cpu, cpuacct, pids, cpuset and hugetlb (whichever
+ * are mounted).
  * The parent is the pod's cgroup_parent: a cgroupfs path ("/kubepods/...")
  * or a systemd slice name ("kubepods-besteffort.slice", expanded as
  * systemd does); empty means "/crisp".
@@ -21,12 +22,26 @@
 #include "execd/ctr_cgroup.h"
 
 #define CG_ROOT "/sys/fs/cgroup"
+#define HUGEPAGES_DIR "/sys/kernel/mm/hugepages"
 
-static const char *const v1_ctrls[] = { "memory", "cpu", "cpuacct", "pids" };
+/* memory first: dir[0] is where processes are counted and killed */
+static const char *const v1_ctrls[] = { "memory", "cpu", "cpuacct", "pids", "cpuset", "hugetlb" };
+
+static char cg_root[PATH_MAX / 2] = CG_ROOT;
+static char hp_dir[PATH_MAX / 2] = HUGEPAGES_DIR;
+
+void ctr_cgroup_set_roots(const char *cgroup_root, const char *hugepages_dir)
+{
+	crisp_strlcpy(cg_root, cgroup_root ? cgroup_root : CG_ROOT, sizeof cg_root);
+	crisp_strlcpy(hp_dir, hugepages_dir ? hugepages_dir : HUGEPAGES_DIR, sizeof hp_dir);
+}
 
 static bool is_v2(void)
 {
-	return access(CG_ROOT "/cgroup.controllers", F_OK) == 0;
+	char p[sizeof cg_root + 32];
+
+	snprintf(p, sizeof p, "%s/cgroup.controllers", cg_root);
+	return access(p, F_OK) == 0;
 }
 
 /* The parent as a cgroupfs path without trailing slash ("" = root). */
@@ -73,37 +88,41 @@ static int cg_paths(const char *parent, const char *id, struct ctr_cg *cg, crisp
 		return -1;
 	cg->v2 = is_v2();
 	if (cg->v2) {
-		if ((size_t)snprintf(cg->dir[0], sizeof cg->dir[0], CG_ROOT "%s%s%s", pp, id ? "/crisp-" : "",
+		if ((size_t)snprintf(cg->dir[0], sizeof cg->dir[0], "%s%s%s%s", cg_root, pp, id ? "/crisp-" : "",
 				     id ? id : "") >= sizeof cg->dir[0])
 			return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "cgroup path too long");
+		cg->root_len[0] = strlen(cg_root);
 		cg->n = 1;
 		return 0;
 	}
-	for (size_t i = 0; i < sizeof v1_ctrls / sizeof v1_ctrls[0]; i++) {
-		char root[64];
+	for (size_t i = 0; i < sizeof v1_ctrls / sizeof v1_ctrls[0] && cg->n < CTR_CG_MAX; i++) {
+		char root[sizeof cg_root + 32];
 		struct stat st;
-		snprintf(root, sizeof root, CG_ROOT "/%s", v1_ctrls[i]);
+		snprintf(root, sizeof root, "%s/%s", cg_root, v1_ctrls[i]);
 		if (stat(root, &st) < 0 || !S_ISDIR(st.st_mode))
 			continue;
 		/* cpu and cpuacct are often one hierarchy (symlinks to cpu,cpuacct) */
 		char real[PATH_MAX];
 		if (realpath(root, real) == NULL)
 			continue;
+		size_t rl = strlen(real);
 		bool dup = false;
 		for (int j = 0; j < cg->n; j++)
-			if (!strncmp(cg->dir[j], real, strlen(real)) && cg->dir[j][strlen(real)] == '/')
+			if (cg->root_len[j] == rl && !strncmp(cg->dir[j], real, rl))
 				dup = true;
 		if (dup)
 			continue;
-		if (strlen(real) + strlen(pp) + (id ? strlen(id) : 0) + 8 > sizeof cg->dir[0])
+		if (rl + strlen(pp) + (id ? strlen(id) : 0) + 8 > sizeof cg->dir[0])
 			return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "cgroup path too long");
-		memcpy(cg->dir[cg->n], real, strlen(real) + 1);
+		memcpy(cg->dir[cg->n], real, rl + 1);
 		strcat(cg->dir[cg->n], pp);
 		if (id) {
 			strcat(cg->dir[cg->n], "/crisp-");
 			strcat(cg->dir[cg->n], id);
 		}
-		snprintf(cg->ctrl[cg->n], sizeof cg->ctrl[0], "%s", v1_ctrls[i]);
+		const char *base = strrchr(real, '/');
+		crisp_strlcpy(cg->ctrl[cg->n], base ? base + 1 : real, sizeof cg->ctrl[0]);
+		cg->root_len[cg->n] = rl;
 		cg->n++;
 	}
 	return 0;
@@ -134,8 +153,16 @@ static int write_str(const char *dir, const char *file, const char *val)
 	char path[PATH_MAX + 64];
 	int fd;
 
-	snprintf(path, sizeof path, "%s/%s", dir, file);
-	if ((fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+	if (strchr(file, '/') != NULL || file[0] == '.') {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, file) >= sizeof path) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	/* never O_CREAT: a name the kernel does not offer is an error */
+	if ((fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW)) < 0)
 		return -1;
 	int r = crisp_write_all(fd, val, strlen(val));
 	int e = errno;
@@ -144,32 +171,251 @@ static int write_str(const char *dir, const char *file, const char *val)
 	return r;
 }
 
-static const char *find_dir(const struct ctr_cg *cg, const char *needle)
+/* dir/file without its trailing newlines into buf (n > 1): its length, or
+ * -1 when it cannot be read or does not fit. */
+static ssize_t read_str(const char *dir, const char *file, char *buf, size_t n)
+{
+	char path[PATH_MAX + 64];
+	ssize_t r;
+	int fd;
+
+	snprintf(path, sizeof path, "%s/%s", dir, file);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return -1;
+	r = read(fd, buf, n - 1);
+	close(fd);
+	if (r < 0 || (size_t)r == n - 1)
+		return -1;
+	while (r > 0 && buf[r - 1] == '\n')
+		r--;
+	buf[r] = '\0';
+	return r;
+}
+
+static bool has_file(const char *dir, const char *file)
+{
+	char path[PATH_MAX + 64];
+	struct stat st;
+
+	snprintf(path, sizeof path, "%s/%s", dir, file);
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Whether the comma-separated list names ctrl ("cpu,cpuacct", "cpuacct"). */
+static bool ctrl_has(const char *list, const char *ctrl)
+{
+	size_t l = strlen(ctrl);
+
+	for (const char *p = list;;) {
+		const char *e = strchr(p, ',');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		if (n == l && strncmp(p, ctrl, l) == 0)
+			return true;
+		if (e == NULL)
+			return false;
+		p = e + 1;
+	}
+}
+
+/* The container's directory in the hierarchy of ctrl ("memory", "cpu",
+ * "cpuacct", ...); with v2 the one directory. */
+static const char *find_dir(const struct ctr_cg *cg, const char *ctrl)
 {
 	if (cg->v2)
-		return cg->dir[0];
+		return cg->n > 0 ? cg->dir[0] : NULL;
 	for (int i = 0; i < cg->n; i++)
-		if (strstr(cg->dir[i], needle))
+		if (ctrl_has(cg->ctrl[i], ctrl))
 			return cg->dir[i];
 	return NULL;
 }
 
-int ctr_cgroup_apply(const struct ctr_cg *cg, const Runtime__V1__LinuxContainerResources *r, crisp_err_t *err)
+/* A validated page size ("2MB": [1-9][0-9]* and B, KB, MB, GB, TB or PB,
+ * base 1024) in bytes; 0 when it is none or does not fit. */
+static uint64_t hugepage_bytes(const char *s)
+{
+	static const char *const units[] = { "B", "KB", "MB", "GB", "TB", "PB" };
+	char *e;
+
+	if (s[0] < '1' || s[0] > '9')
+		return 0;
+	errno = 0;
+	unsigned long long v = strtoull(s, &e, 10);
+	if (errno != 0)
+		return 0;
+	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+		if (strcmp(e, units[i]) != 0)
+			continue;
+		for (size_t k = 0; k < i; k++) {
+			if (v > UINT64_MAX / 1024)
+				return 0;
+			v *= 1024;
+		}
+		return v;
+	}
+	return 0;
+}
+
+/* A size the kernel has huge pages of (hugepages-<kB>kB), whether or not
+ * a hugetlb controller is there to limit them. */
+static bool hugepage_supported(const char *size)
+{
+	char path[sizeof hp_dir + 64];
+	uint64_t b = hugepage_bytes(size);
+	struct stat st;
+
+	if (b == 0 || b % 1024 != 0)
+		return false;
+	snprintf(path, sizeof path, "%s/hugepages-%llukB", hp_dir, (unsigned long long)(b / 1024));
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int ctr_cgroup_check(const struct ctr_cg *cg, const Runtime__V1__LinuxContainerResources *r, crisp_err_t *err)
+{
+	if (r == NULL)
+		return 0;
+	if (r->memory_limit_in_bytes < 0 || r->cpu_shares < 0 || r->cpu_quota < -1 || r->cpu_period < 0 ||
+	    r->memory_swap_limit_in_bytes < -1)
+		return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "negative resource limit");
+	/* runc's rules (ConvertMemorySwapToCgroupV2Value) and CRI-O's: memory
+	 * plus swap is never below memory, and means nothing without it. */
+	if (r->memory_swap_limit_in_bytes > 0 && r->memory_limit_in_bytes == 0)
+		return crisp_error(err, CRISP_INVALID_ARGUMENT, 0,
+				   "memory_swap_limit_in_bytes is set without memory_limit_in_bytes");
+	if (r->memory_swap_limit_in_bytes > 0 && r->memory_swap_limit_in_bytes < r->memory_limit_in_bytes)
+		return crisp_error(err, CRISP_INVALID_ARGUMENT, 0,
+				   "memory_swap_limit_in_bytes %lld is below memory_limit_in_bytes %lld",
+				   (long long)r->memory_swap_limit_in_bytes, (long long)r->memory_limit_in_bytes);
+	for (size_t i = 0; i < r->n_hugepage_limits; i++) {
+		const char *ps = r->hugepage_limits[i]->page_size;
+		if (!hugepage_supported(ps))
+			return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "huge page size \"%.16s\" is not one of this node's",
+					   ps);
+		if (r->hugepage_limits[i]->limit > INT64_MAX)
+			return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "huge page limit out of range");
+	}
+	if (r->n_unified > 0 && !cg->v2)
+		return crisp_error(err, CRISP_INVALID_ARGUMENT, 0,
+				   "unified: cgroup v2 settings given, but this node runs cgroup v1");
+	for (size_t i = 0; i < r->n_unified; i++) {
+		const char *k = r->unified[i]->key;
+		/* the CRI validator allows far less; this is the last line */
+		if (k[0] == '\0' || k[0] == '.' || strchr(k, '/') || strncmp(k, "cgroup.", 7) == 0)
+			return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "unified: \"%.64s\" is not a controller file", k);
+	}
+	return 0;
+}
+
+static int write_fail(crisp_err_t *err, int e, int enoent_code, const char *what, const char *file)
+{
+	int code = e == EINVAL || e == ERANGE || e == EBUSY || e == EOVERFLOW ? CRISP_INVALID_ARGUMENT
+		   : e == ENOENT || e == EACCES || e == EPERM                 ? enoent_code
+									       : CRISP_INTERNAL;
+	return crisp_error(err, code, e, "%s: %s", what, file);
+}
+
+static int apply_cpuset(const struct ctr_cg *cg, const Runtime__V1__LinuxContainerResources *r, crisp_err_t *err)
+{
+	const char *d;
+
+	if (r->cpuset_cpus[0] == '\0' && r->cpuset_mems[0] == '\0')
+		return 0;
+	if ((d = find_dir(cg, "cpuset")) == NULL)
+		return crisp_error(err, CRISP_FAILED_PRECONDITION, 0, "cpuset: no cpuset controller on this node");
+	if (r->cpuset_cpus[0] && write_str(d, "cpuset.cpus", r->cpuset_cpus) < 0)
+		return write_fail(err, errno, CRISP_FAILED_PRECONDITION, "cpuset_cpus (cpus the node's cgroup has?)",
+				  "cpuset.cpus");
+	if (r->cpuset_mems[0] && write_str(d, "cpuset.mems", r->cpuset_mems) < 0)
+		return write_fail(err, errno, CRISP_FAILED_PRECONDITION, "cpuset_mems (nodes the node's cgroup has?)",
+				  "cpuset.mems");
+	return 0;
+}
+
+/* Skipped without a hugetlb controller (v1: no hierarchy; v2: not enabled
+ * for the cgroup): CRI-O ignores the limits then, containerd too by default
+ * (tolerate_missing_hugetlb_controller), and kubelet sends one for every
+ * size the node has. */
+static int apply_hugetlb(const struct ctr_cg *cg, const Runtime__V1__LinuxContainerResources *r, crisp_err_t *err)
+{
+	const char *d = find_dir(cg, "hugetlb");
+	char f[64], v[32];
+
+	for (size_t i = 0; d != NULL && i < r->n_hugepage_limits; i++) {
+		snprintf(f, sizeof f, "hugetlb.%.16s.%s", r->hugepage_limits[i]->page_size,
+			 cg->v2 ? "max" : "limit_in_bytes");
+		if (cg->v2 && !has_file(d, f))
+			continue;
+		snprintf(v, sizeof v, "%llu", (unsigned long long)r->hugepage_limits[i]->limit);
+		if (write_str(d, f, v) < 0)
+			return write_fail(err, errno, CRISP_FAILED_PRECONDITION, "huge page limit", f);
+	}
+	return 0;
+}
+
+/* Memory and memory+swap.  As CRI-O: swap is set only with a memory limit,
+ * unset (0) means no swap (memory+swap = memory), -1 unlimited; nothing
+ * when the node does not account swap.  kubelet 1.26 sends swap = memory
+ * (no swap) unless NodeSwap is on, and -1 for UnlimitedSwap.  v2 takes the
+ * swap alone: memory.swap.max = swap - memory. */
+static int apply_memory(const struct ctr_cg *cg, const Runtime__V1__LinuxContainerResources *r, crisp_err_t *err)
+{
+	long long mem = r->memory_limit_in_bytes, swap = r->memory_swap_limit_in_bytes;
+	const char *d = find_dir(cg, "memory");
+	char v[32], sv[32], cur[64];
+
+	if (mem <= 0 || d == NULL)
+		return 0;
+	long long total = swap != 0 ? swap : mem;
+	snprintf(v, sizeof v, "%lld", mem);
+	if (cg->v2) {
+		if (write_str(d, "memory.max", v) < 0)
+			goto fail_mem;
+		if (!has_file(d, "memory.swap.max"))
+			return 0;
+		if (total < 0)
+			snprintf(sv, sizeof sv, "max");
+		else
+			snprintf(sv, sizeof sv, "%lld", total - mem);
+		if (write_str(d, "memory.swap.max", sv) < 0)
+			return write_fail(err, errno, CRISP_INTERNAL, "swap limit", "memory.swap.max");
+		return 0;
+	}
+	if (!has_file(d, "memory.memsw.limit_in_bytes")) {
+		if (write_str(d, "memory.limit_in_bytes", v) < 0)
+			goto fail_mem;
+		return 0;
+	}
+	/* The kernel keeps memory <= memory+swap at every step: memsw goes
+	 * first when it is not below the current memory limit, else memory
+	 * does (it is then below the current memsw, which is above it). */
+	snprintf(sv, sizeof sv, "%lld", total); /* -1: unlimited */
+	long long curmem = read_str(d, "memory.limit_in_bytes", cur, sizeof cur) > 0 ? strtoll(cur, NULL, 10) : LLONG_MAX;
+	if (total < 0 || total >= curmem) {
+		if (write_str(d, "memory.memsw.limit_in_bytes", sv) < 0)
+			goto fail_swap;
+		if (write_str(d, "memory.limit_in_bytes", v) < 0)
+			goto fail_mem;
+	} else {
+		if (write_str(d, "memory.limit_in_bytes", v) < 0)
+			goto fail_mem;
+		if (write_str(d, "memory.memsw.limit_in_bytes", sv) < 0)
+			goto fail_swap;
+	}
+	return 0;
+fail_mem:
+	return crisp_error(err, errno == EBUSY || errno == EINVAL ? CRISP_INVALID_ARGUMENT : CRISP_INTERNAL, errno,
+			   "memory limit %lld", mem);
+fail_swap:
+	return crisp_error(err, errno == EBUSY || errno == EINVAL ? CRISP_INVALID_ARGUMENT : CRISP_INTERNAL, errno,
+			   "memory+swap limit %lld", total);
+}
+
+static int apply_cpu(const struct ctr_cg *cg, const Runtime__V1__LinuxContainerResources *r, crisp_err_t *err)
 {
 	char v[64];
 	const char *d;
 
-	if (r == NULL)
-		return 0;
-	if (r->memory_limit_in_bytes < 0 || r->cpu_shares < 0 || r->cpu_quota < -1 || r->cpu_period < 0)
-		return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "negative resource limit");
 	if (cg->v2) {
 		d = cg->dir[0];
-		if (r->memory_limit_in_bytes > 0) {
-			snprintf(v, sizeof v, "%lld", (long long)r->memory_limit_in_bytes);
-			if (write_str(d, "memory.max", v) < 0)
-				goto fail_mem;
-		}
 		if (r->cpu_shares > 0) {
 			long long w = 1 + ((r->cpu_shares - 2) * 9999) / 262142;
 			snprintf(v, sizeof v, "%lld", w < 1 ? 1 : w > 10000 ? 10000 : w);
@@ -187,12 +433,7 @@ int ctr_cgroup_apply(const struct ctr_cg *cg, const Runtime__V1__LinuxContainerR
 		}
 		return 0;
 	}
-	if (r->memory_limit_in_bytes > 0 && (d = find_dir(cg, "/memory")) != NULL) {
-		snprintf(v, sizeof v, "%lld", (long long)r->memory_limit_in_bytes);
-		if (write_str(d, "memory.limit_in_bytes", v) < 0)
-			goto fail_mem;
-	}
-	if ((d = find_dir(cg, "/cpu")) != NULL) {
+	if ((d = find_dir(cg, "cpu")) != NULL) {
 		if (r->cpu_shares > 0) {
 			snprintf(v, sizeof v, "%lld", (long long)(r->cpu_shares < 2 ? 2 : r->cpu_shares));
 			if (write_str(d, "cpu.shares", v) < 0)
@@ -210,18 +451,90 @@ int ctr_cgroup_apply(const struct ctr_cg *cg, const Runtime__V1__LinuxContainerR
 		}
 	}
 	return 0;
-fail_mem:
-	return crisp_error(err, errno == EBUSY || errno == EINVAL ? CRISP_INVALID_ARGUMENT : CRISP_INTERNAL, errno,
-			   "memory limit %lld", (long long)r->memory_limit_in_bytes);
 fail_cpu:
 	return crisp_error(err, errno == EINVAL || errno == ERANGE ? CRISP_INVALID_ARGUMENT : CRISP_INTERNAL, errno,
 			   "cpu limits");
 }
 
+/* The unified map, after the typed fields (as runc): files of the
+ * container's own v2 cgroup, never created (no O_CREAT), never followed. */
+static int apply_unified(const struct ctr_cg *cg, const Runtime__V1__LinuxContainerResources *r, crisp_err_t *err)
+{
+	for (size_t i = 0; cg->v2 && i < r->n_unified; i++) {
+		const char *k = r->unified[i]->key;
+		if (write_str(cg->dir[0], k, r->unified[i]->value) < 0)
+			return write_fail(err, errno, CRISP_INVALID_ARGUMENT,
+					  "unified (no such file: controller not enabled or unknown?)", k);
+	}
+	return 0;
+}
+
+int ctr_cgroup_apply(const struct ctr_cg *cg, const Runtime__V1__LinuxContainerResources *r, crisp_err_t *err)
+{
+	if (r == NULL)
+		return 0;
+	/* everything checkable first; then what the kernel is likeliest to
+	 * refuse (cpus outside the parent's) before what is easiest to take */
+	if (ctr_cgroup_check(cg, r, err) < 0 || apply_cpuset(cg, r, err) < 0 || apply_hugetlb(cg, r, err) < 0 ||
+	    apply_memory(cg, r, err) < 0 || apply_cpu(cg, r, err) < 0 || apply_unified(cg, r, err) < 0)
+		return -1;
+	return 0;
+}
+
+/* Give dir its parent's cpuset.cpus or .mems when its own is empty: a v1
+ * cpuset starts with neither, and then no task may join it and no child
+ * may take any. */
+static int cpuset_inherit(char *dir, const char *file)
+{
+	char v[4096], *slash;
+	ssize_t n;
+
+	if ((n = read_str(dir, file, v, sizeof v)) != 0)
+		return n < 0 ? -1 : 0;
+	if ((slash = strrchr(dir, '/')) == NULL)
+		return -1;
+	*slash = '\0';
+	n = read_str(dir, file, v, sizeof v);
+	*slash = '/';
+	if (n <= 0) {
+		errno = n == 0 ? ENOSPC : errno;
+		return -1;
+	}
+	return write_str(dir, file, v);
+}
+
+/* mkdir -p of dir in the v1 cpuset hierarchy (mounted at dir[0..root_len)),
+ * each level given its parent's cpus and mems where it has none. */
+static int cpuset_mkdir(const char *dir, size_t root_len)
+{
+	char p[PATH_MAX];
+
+	if (crisp_strlcpy(p, dir, sizeof p) >= sizeof p || strlen(p) <= root_len + 1) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (size_t i = root_len + 1;; i++) {
+		char c = p[i];
+		if (c != '/' && c != '\0')
+			continue;
+		p[i] = '\0';
+		if ((mkdir(p, 0755) < 0 && errno != EEXIST) || cpuset_inherit(p, "cpuset.cpus") < 0 ||
+		    cpuset_inherit(p, "cpuset.mems") < 0)
+			return -1;
+		p[i] = c;
+		if (c == '\0')
+			return 0;
+	}
+}
+
 int ctr_cgroup_create(const struct ctr_cg *cg, const Runtime__V1__LinuxContainerResources *r, crisp_err_t *err)
 {
+	if (ctr_cgroup_check(cg, r, err) < 0)
+		return -1;
 	for (int i = 0; i < cg->n; i++) {
-		if (crisp_mkdir_p(cg->dir[i], 0755, 0, 0) < 0) {
+		int rc = !cg->v2 && ctrl_has(cg->ctrl[i], "cpuset") ? cpuset_mkdir(cg->dir[i], cg->root_len[i])
+								    : crisp_mkdir_p(cg->dir[i], 0755, 0, 0);
+		if (rc < 0) {
 			int e = errno;
 			ctr_cgroup_remove(cg);
 			return crisp_error(err, CRISP_INTERNAL, e, "cgroup %s", cg->dir[i]);
@@ -269,7 +582,7 @@ static long long read_ll(const char *dir, const char *file, const char *key)
 
 bool ctr_cgroup_oom_killed(const struct ctr_cg *cg)
 {
-	const char *d = find_dir(cg, "/memory");
+	const char *d = find_dir(cg, "memory");
 
 	if (d == NULL)
 		return false;
@@ -296,7 +609,7 @@ void ctr_cgroup_stats(const struct ctr_cg *cg, struct ctr_cg_stats *s)
 		long long u = read_ll(d, "cpuacct.usage", NULL);
 		s->cpu_ns = u > 0 ? (uint64_t)u : 0;
 	}
-	if ((d = find_dir(cg, "/memory")) != NULL) {
+	if ((d = find_dir(cg, "memory")) != NULL) {
 		long long m = read_ll(d, "memory.usage_in_bytes", NULL);
 		long long inact = read_ll(d, "memory.stat", "total_inactive_file");
 		s->mem_usage = m > 0 ? (uint64_t)m : 0;
@@ -338,7 +651,7 @@ static uint64_t count_procs(const char *dir, int depth)
 
 uint64_t ctr_cgroup_procs(const struct ctr_cg *cg)
 {
-	const char *d = cg->v2 ? cg->dir[0] : find_dir(cg, "/pids");
+	const char *d = cg->v2 ? cg->dir[0] : find_dir(cg, "pids");
 	long long v;
 
 	if (d != NULL && (v = read_ll(d, "pids.current", NULL)) >= 0)
@@ -352,15 +665,10 @@ uint64_t ctr_cgroup_procs(const struct ctr_cg *cg)
 static bool pid_in_cgroup(pid_t pid, const struct ctr_cg *cg)
 {
 	char path[64], buf[8192], want[PATH_MAX + 2];
-	const char *rel = cg->dir[0] + strlen("/sys/fs/cgroup");
+	const char *rel = cg->dir[0] + cg->root_len[0];
 	ssize_t n;
 	int fd;
 
-	if (!cg->v2) {
-		rel = strchr(rel + 1, '/'); /* past "/<ctrl>" */
-		if (rel == NULL)
-			return false;
-	}
 	snprintf(want, sizeof want, ":%s\n", rel);
 	snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)

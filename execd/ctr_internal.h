@@ -61,8 +61,9 @@ struct ctr_built {
 	size_t nkeep;
 	char cwd[PATH_MAX];
 	struct ctr_cg cg;
-	const char *cg_extra[4];
+	const char *cg_extra[CTR_CG_MAX];
 	bool pid_pod;
+	char *seccomp_oci;  /* external runtimes: the filter as OCI JSON */
 };
 
 void ctr_built_init(struct ctr_built *b);
@@ -76,6 +77,16 @@ void ctr_built_free(struct ctr_built *b);
 int ctr_build(struct execd *x, const struct state_ctr *c, const struct state_pod *pod,
 	      const Runtime__V1__ContainerConfig *cfg, const Cipc__ImageResolved *img, const char *rootfs,
 	      pid_t exec_target, char *const *cmd, size_t ncmd, struct ctr_built *b, crisp_err_t *err);
+
+/* An external OCI runtime's copy of the seccomp filter ctr_build chose
+ * (into b->seccomp_oci; NULL when the container has none). */
+int ctr_build_oci_seccomp(const Runtime__V1__ContainerConfig *cfg, struct ctr_built *b, crisp_err_t *err);
+
+/* A container's SELinux process and mount labels and AppArmor profile
+ * (execd/lsm.h; "" = none), from its config and its pod's record. */
+int ctr_lsm_labels(struct execd *x, const struct state_pod *pod, const Runtime__V1__ContainerConfig *cfg,
+		   char process[LSM_LABEL_MAX], char mount[LSM_LABEL_MAX], char apparmor[LSM_PROFILE_MAX],
+		   crisp_err_t *err);
 
 /* PID mode TARGET: target (an id or unique prefix) names a RUNNING container
  * of pod other than self (NULL: not created yet); its full id into full.

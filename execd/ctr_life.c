@@ -38,6 +38,7 @@
 #include "common/util.h"
 #include "execd/containers.h"
 #include "execd/ctr_internal.h"
+#include "execd/ctr_oci.h"
 #include "execd/layers.h"
 #include "frontd/validate.h"
 #include "ipc/loop.h"
@@ -252,11 +253,37 @@ static void image_unpin(struct execd *x, const char *id)
 	}
 }
 
+/* An external runtime's state of the container (ctr_oci.h), before its
+ * run dir and cgroups go: the runtime removes what it made itself. */
+static void oci_teardown(struct execd *x, const char *id)
+{
+	char path[PATH_MAX], name[64] = "", root[PATH_MAX];
+	crisp_err_t err = CRISP_ERR_INIT;
+	const char *rt;
+	int fd;
+
+	if (ctr_run_dir(x, id, "oci/handler", path, sizeof path) < 0 ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return;
+	ssize_t n = read(fd, name, sizeof name - 1);
+	close(fd);
+	name[n > 0 ? n : 0] = '\0';
+	if ((rt = pods_handler_path(&x->pods, name)) == NULL) {
+		log_warn("container %.12s: runtime handler \"%s\" is no longer configured: its state is left", id, name);
+		return;
+	}
+	snprintf(root, sizeof root, "%s/runtimes/%s", x->args.runroot, name);
+	if (ctr_oci_delete(rt, root, id, &err) < 0)
+		log_warn("container %.12s: %s", id, err.msg);
+}
+
 static void ctr_teardown(struct execd *x, const char *id, bool unpin)
 {
 	char path[PATH_MAX];
 	struct ctr_cg cg;
 	crisp_err_t err = CRISP_ERR_INIT;
+
+	oci_teardown(x, id);
 
 	if (ctr_run_dir(x, id, "rootfs", path, sizeof path) == 0) {
 		(void)umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW);
@@ -482,9 +509,11 @@ static void create_fail(struct create_op *op, const crisp_err_t *e, bool unpin)
 	create_free(op);
 }
 
-static int mount_rootfs(struct execd *x, const char *id, const Cipc__ImageResolved *img, crisp_err_t *err)
+static int mount_rootfs(struct execd *x, const char *id, const Cipc__ImageResolved *img, const struct state_pod *pod,
+			const Runtime__V1__ContainerConfig *cfg, crisp_err_t *err)
 {
 	char rootfs[PATH_MAX], upper[PATH_MAX], work[PATH_MAX];
+	char proc[LSM_LABEL_MAX], label[LSM_LABEL_MAX], aa[LSM_PROFILE_MAX];
 	char *lower = NULL, *opts = NULL;
 	struct statfs sfs;
 
@@ -496,14 +525,18 @@ static int mount_rootfs(struct execd *x, const char *id, const Cipc__ImageResolv
 		return crisp_error(err, CRISP_INTERNAL, errno, "container directories");
 	if (statfs(rootfs, &sfs) == 0 && sfs.f_type == OVERLAYFS_MAGIC)
 		return 0; /* mounted already */
+	/* the SELinux mount label ("" without SELinux) as context= */
+	if (ctr_lsm_labels(x, pod, cfg, proc, label, aa, err) < 0)
+		return -1;
 	if (layers_lowerdir(x, (const char *const *)img->chain_ids, img->n_chain_ids, &lower, err) < 0)
 		return -1;
-	size_t n = strlen(lower) + strlen(upper) + strlen(work) + 64;
+	size_t n = strlen(lower) + strlen(upper) + strlen(work) + strlen(label) + 80;
 	if ((opts = malloc(n)) == NULL) {
 		free(lower);
 		return crisp_error(err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "execd");
 	}
-	snprintf(opts, n, "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
+	snprintf(opts, n, "lowerdir=%s,upperdir=%s,workdir=%s%s%s%s", lower, upper, work, label[0] ? ",context=\"" : "",
+		 label, label[0] ? "\"" : "");
 	free(lower);
 	if (strlen(opts) >= 4096) {
 		free(opts);
@@ -562,7 +595,7 @@ static void on_resolved(struct ipc_chan *ich, struct ipc_msg *ans, const crisp_e
 	if (state_ctr_set_image(x->pods.st, op->id, img->image_id, &err) < 0)
 		goto fail;
 	if (layers_hold(x, op->id, (const char *const *)img->chain_ids, img->n_chain_ids, &err) < 0 ||
-	    mount_rootfs(x, op->id, img, &err) < 0)
+	    mount_rootfs(x, op->id, img, op->pod, cfg, &err) < 0)
 		goto fail;
 	/* check now what start will need: user, command, mounts */
 	if (state_ctr_get(x->pods.st, op->id, &rec, &err) < 0)
@@ -897,14 +930,41 @@ void ctrs_on_start(struct ipc_chan *ch, struct ipc_msg *m, struct execd *x)
 		goto out;
 	}
 	/* From here a failure is START_FAILED: the container is EXITED. */
-	if (mount_rootfs(x, c->id, img, &err) < 0 || ctr_build(x, c, pod, cfg, img, rootfs, 0, NULL, 0, &b, &err) < 0)
+	if (mount_rootfs(x, c->id, img, pod, cfg, &err) < 0 || ctr_build(x, c, pod, cfg, img, rootfs, 0, NULL, 0, &b, &err) < 0)
 		goto start_failed;
 	op = calloc(1, sizeof *op);
 	if (op == NULL) {
 		crisp_error(&err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "execd");
 		goto start_failed;
 	}
+	/* a RuntimeClass handler run by an external OCI runtime */
+	const char *rt = pods_handler_path(&x->pods, pod->runtime_handler);
+	char oci_root[PATH_MAX], oci_bundle[PATH_MAX], cgpath[PATH_MAX];
+	struct ctr_oci oci = { 0 };
+	if (rt != NULL) {
+		if ((size_t)snprintf(oci_root, sizeof oci_root, "%s/runtimes/%s", x->args.runroot, pod->runtime_handler) >=
+			    sizeof oci_root ||
+		    (size_t)snprintf(oci_bundle, sizeof oci_bundle, "%s/oci", rundir) >= sizeof oci_bundle) {
+			crisp_error(&err, CRISP_INVALID_ARGUMENT, 0, "runtime paths too long");
+			goto start_failed;
+		}
+		if (ctr_build_oci_seccomp(cfg, &b, &err) < 0)
+			goto start_failed;
+		ctr_oci_cgroups_path(b.cg.n > 0 ? b.cg.dir[0] : "", cgpath, sizeof cgpath);
+		oci = (struct ctr_oci){ .handler = pod->runtime_handler,
+					.runtime = rt,
+					.state_root = oci_root,
+					.bundle = oci_bundle,
+					.id = c->id,
+					.cgroups_path = cgpath,
+					.seccomp_json = b.seccomp_oci };
+	} else if (!pods_handler_known(&x->pods, pod->runtime_handler)) {
+		crisp_error(&err, CRISP_FAILED_PRECONDITION, 0, "runtime handler \"%.64s\" is no longer configured",
+			    pod->runtime_handler);
+		goto start_failed;
+	}
 	struct ctr_monitor_args ma = {
+		.oci = rt != NULL ? &oci : NULL,
 		.id = c->id,
 		.run_dir = rundir,
 		.log_path = logpath,

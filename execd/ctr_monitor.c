@@ -5,18 +5,20 @@
  * execd's session and closes every fd but the few the launch needs; it
  * makes the container's stdio (a pty, or pipes), opens the CRI log, binds
  * its control socket, launches the container (so it is its parent and
- * reaps it), reports the pid to execd through a pipe, and re-executes
- * itself (/proc/self/exe CTR_MONITOR_ARG ...) so that nothing of execd's
- * memory (channel keys, the state database's pages) stays in a process
- * that lives as long as the container.
+ * reaps it), reports the pid to execd through a pipe, and executes
+ * crisp-monitor (monitor/, a small static binary beside crisp-execd,
+ * opened once at execd's start and executed by fd) so that nothing of
+ * execd's memory (channel keys, the state database's pages) stays in a
+ * process that lives as long as the container.
  *
- * The monitor then only: copies the container's output into the CRI log
- * and to attached clients, feeds stdin from attached clients, answers
- * "reopen the log", reaps the container, writes the exit record
- * (tmp+fsync+rename) and exits.  execd learns of the exit from the
- * monitor's pidfd and reads the record; a monitor that dies without one
- * is MONITOR_LOST.  Monitors survive execd restarts (own session, no fd
- * shared with execd): the next execd re-adopts them by pid + start time.
+ * The monitor then only (monitor/loop.c, confined by monitor/harden.c):
+ * copies the container's output into the CRI log and to attached clients,
+ * feeds stdin from attached clients, answers "reopen the log", reaps the
+ * container, writes the exit record (tmp+fsync+rename) and exits.  execd
+ * learns of the exit from the monitor's pidfd and reads the record; a
+ * monitor that dies without one is MONITOR_LOST.  Monitors survive execd
+ * restarts (own session, no fd shared with execd): the next execd
+ * re-adopts them by pid + start time.
  *
  * Control socket (SOCK_SEQPACKET, <run dir>/ctl, 0600 root): the first
  * packet of a connection is one byte, 'R' (reopen the log; the answer is
@@ -31,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -42,6 +45,7 @@
 
 #include "common/util.h"
 #include "execd/ctr.h"
+#include "execd/ctr_oci.h"
 #include "execd/execd.h"
 
 #define MAX_CLIENTS 16
@@ -174,38 +178,40 @@ static __attribute__((noreturn)) void spawn_fail(int rfd, int e, const char *wha
 	_exit(1);
 }
 
-static int mkdir_parents(const char *path)
+/* The monitor's binary, opened once at execd's start (ctr_monitor_exe_open):
+ * every monitor runs the same file even if the installed one is replaced
+ * while execd runs.  -1: none (unit tests re-execute themselves). */
+static int monitor_exe = -1;
+
+int ctr_monitor_exe_open(crisp_err_t *err)
 {
-	char tmp[PATH_MAX];
+	char path[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+	struct stat st, self;
 	char *slash;
+	int fd;
 
-	crisp_strlcpy(tmp, path, sizeof tmp);
-	slash = strrchr(tmp, '/');
-	if (slash == NULL || slash == tmp)
-		return 0;
-	*slash = '\0';
-	return crisp_mkdir_p(tmp, 0755, 0, 0);
-}
-
-static int open_log(const char *path)
-{
-	if (path == NULL || path[0] == '\0')
-		return -2;
-	if (mkdir_parents(path) < 0)
-		return -1;
-	/* never a symlink (last component), never a fifo or device: an
-	 * existing log must be a regular file with one link */
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK, 0640);
-	struct stat st;
-	if (fd < 0)
-		return -1;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+	if (n < 0)
+		return crisp_error(err, CRISP_INTERNAL, errno, "/proc/self/exe");
+	path[n] = '\0';
+	if ((slash = strrchr(path, '/')) == NULL || (size_t)(slash + 1 - path) + sizeof MON_EXE_NAME > sizeof path)
+		return crisp_error(err, CRISP_INTERNAL, ENAMETOOLONG, "/proc/self/exe");
+	memcpy(slash + 1, MON_EXE_NAME, sizeof MON_EXE_NAME);
+	if ((fd = open(path, O_PATH | O_CLOEXEC)) < 0)
+		return crisp_error(err, CRISP_FAILED_PRECONDITION, errno,
+				   "the container monitor %s (installed beside crisp-execd)", path);
+	/* installed as crisp-execd is: same owner, writable by nobody else */
+	if (fstat(fd, &st) < 0 || stat("/proc/self/exe", &self) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_uid != self.st_uid || (st.st_mode & 0022) != 0 || (st.st_mode & 0100) == 0) {
 		close(fd);
-		errno = EINVAL;
-		return -1;
+		return crisp_error(err, CRISP_FAILED_PRECONDITION, 0,
+				   "the container monitor %s is not an executable owned like crisp-execd and "
+				   "writable only by its owner", path);
 	}
-	(void)fcntl(fd, F_SETFL, O_WRONLY | O_APPEND);
-	return fd;
+	if (monitor_exe >= 0)
+		close(monitor_exe);
+	monitor_exe = fd;
+	return 0;
 }
 
 pid_t ctr_monitor_spawn(const struct ctr_monitor_args *a, int *result_fd, crisp_err_t *err)
@@ -245,6 +251,8 @@ pid_t ctr_monitor_spawn(const struct ctr_monitor_args *a, int *result_fd, crisp_
 			(void)signal(sig, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
 	keep[nkeep++] = rfd;
+	if (monitor_exe >= 0)
+		keep[nkeep++] = monitor_exe;
 	for (size_t i = 0; i < a->nkeep && nkeep < (int)(sizeof keep / sizeof keep[0]); i++)
 		keep[nkeep++] = a->keep_fds[i];
 	crisp_closefrom(3, keep, (size_t)nkeep);
@@ -257,7 +265,10 @@ pid_t ctr_monitor_spawn(const struct ctr_monitor_args *a, int *result_fd, crisp_
 		close(devnull);
 	}
 
-	if (a->tty) {
+	if (a->tty && a->oci != NULL) {
+		/* the runtime makes the pty; its master arrives after the launch */
+		s->terminal = true;
+	} else if (a->tty) {
 		char name[128];
 		int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
 		if (m < 0 || grantpt(m) < 0 || unlockpt(m) < 0 || ptsname_r(m, name, sizeof name) != 0)
@@ -286,7 +297,7 @@ pid_t ctr_monitor_spawn(const struct ctr_monitor_args *a, int *result_fd, crisp_
 	for (int i = 0; i < 3; i++)
 		s->stdio[i] = child_side[i];
 
-	logfd = open_log(a->log_path);
+	logfd = mon_open_log(a->log_path);
 	if (logfd == -1)
 		spawn_fail(rfd, errno, "open the container log ", a->log_path);
 	if (open_dir_path(a->run_dir, sa.sun_path, sizeof sa.sun_path, &dfd) < 0)
@@ -300,7 +311,23 @@ pid_t ctr_monitor_spawn(const struct ctr_monitor_args *a, int *result_fd, crisp_
 		spawn_fail(rfd, errno, "control socket", "");
 	umask(old);
 
-	if (launch_container(s, &res, &e) < 0) {
+	if (a->oci != NULL) {
+		/* the container's init is orphaned when the runtime exits: it
+		 * must become this process's child (ctr_oci.h) */
+		int master = -1;
+		if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+			spawn_fail(rfd, errno, "PR_SET_CHILD_SUBREAPER", "");
+		if (ctr_oci_run(s, a->oci, child_side, a->tty, &master, &res, &e) < 0) {
+			(void)unlinkat(dfd, "ctl", 0);
+			spawn_fail(rfd, e.errnum, e.msg, "");
+		}
+		if (a->tty) {
+			struct winsize ws = { .ws_row = 24, .ws_col = 80 };
+			(void)ioctl(master, TIOCSWINSZ, &ws);
+			outr = master;
+			inw = a->want_stdin ? fcntl(master, F_DUPFD_CLOEXEC, 3) : -1;
+		}
+	} else if (launch_container(s, &res, &e) < 0) {
 		(void)unlinkat(dfd, "ctl", 0);
 		spawn_fail(rfd, e.errnum, e.msg, "");
 	}
@@ -343,307 +370,26 @@ pid_t ctr_monitor_spawn(const struct ctr_monitor_args *a, int *result_fd, crisp_
 		if (fds[i] >= 0)
 			fcntl(fds[i], F_SETFD, 0);
 	char *envp[] = { "ASAN_OPTIONS=detect_leaks=0", NULL };
-	execve("/proc/self/exe", argv, envp);
-	/* Could not re-execute: go on in this image rather than orphan the
-	 * container. */
+	if (monitor_exe >= 0)
+		execveat(monitor_exe, "", argv, envp, AT_EMPTY_PATH);
+	else
+		execve("/proc/self/exe", argv, envp);
+	/* Could not execute: run the same loop (confined the same way) in
+	 * this image rather than orphan the container. */
 	_exit(ctr_monitor_main((int)(sizeof argv / sizeof argv[0]) - 1, argv));
 }
 
 /* ----------------------------------------------------------------- main */
 
-struct client {
-	int fd;
-	bool in; /* may write stdin */
-};
-
-struct mon {
-	const char *id, *log_path;
-	pid_t pid;
-	int pidfd, ls, out, err, in, dfd;
-	bool tty, stdin_once, exited;
-	int status;
-	struct cri_log log;
-	struct client cl[MAX_CLIENTS];
-	size_t ncl;
-};
-
-static int argint(const char *s)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-	return *end == '\0' ? (int)v : -1;
-}
-
-static void drop_client(struct mon *m, size_t i)
-{
-	if (m->stdin_once && m->cl[i].in && m->in >= 0) {
-		close(m->in);
-		m->in = -1;
-	}
-	close(m->cl[i].fd);
-	m->cl[i] = m->cl[--m->ncl];
-}
-
-static void broadcast(struct mon *m, int chan, const char *data, size_t len)
-{
-	char frame[1 + CTR_FRAME_MAX];
-
-	while (len > 0) {
-		size_t n = len > CTR_FRAME_MAX ? CTR_FRAME_MAX : len;
-		frame[0] = (char)chan;
-		memcpy(frame + 1, data, n);
-		for (size_t i = 0; i < m->ncl;) {
-			/* a client that cannot keep up is detached, never waited for */
-			if (send(m->cl[i].fd, frame, n + 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno != EINTR) {
-				drop_client(m, i);
-				continue;
-			}
-			i++;
-		}
-		data += n;
-		len -= n;
-	}
-}
-
-static void reopen_log(struct mon *m, int cfd)
-{
-	const char *ans = "OK";
-	char buf[300];
-	int fd = open_log(m->log_path);
-
-	if (fd == -1) {
-		snprintf(buf, sizeof buf, "ERR %.200s: %s", m->log_path, strerror(errno));
-		ans = buf;
-	} else if (fd >= 0) {
-		if (m->log.fd >= 0)
-			close(m->log.fd);
-		m->log.fd = fd;
-	}
-	(void)send(cfd, ans, strlen(ans), MSG_NOSIGNAL);
-}
-
-static void on_accept(struct mon *m)
-{
-	int cfd = accept4(m->ls, NULL, NULL, SOCK_CLOEXEC);
-	struct pollfd p;
-	char cmd;
-
-	if (cfd < 0)
-		return;
-	p = (struct pollfd){ cfd, POLLIN, 0 };
-	if (poll(&p, 1, 1000) != 1 || recv(cfd, &cmd, 1, 0) != 1) {
-		close(cfd);
-		return;
-	}
-	if (cmd == 'R') {
-		reopen_log(m, cfd);
-		close(cfd);
-	} else if ((cmd == 'A' || cmd == 'a') && m->ncl < MAX_CLIENTS && !m->exited) {
-		int sz = 1 << 20;
-		(void)setsockopt(cfd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
-		m->cl[m->ncl++] = (struct client){ cfd, cmd == 'a' };
-	} else {
-		close(cfd);
-	}
-}
-
-static void set_winsize(struct mon *m, const char *json, size_t len)
-{
-	char buf[128];
-	const char *w, *h;
-	struct winsize ws = { 0 };
-
-	if (!m->tty || len >= sizeof buf)
-		return;
-	memcpy(buf, json, len);
-	buf[len] = '\0';
-	if ((w = strstr(buf, "\"Width\":")) == NULL || (h = strstr(buf, "\"Height\":")) == NULL)
-		return;
-	ws.ws_col = (unsigned short)strtoul(w + 8, NULL, 10);
-	ws.ws_row = (unsigned short)strtoul(h + 9, NULL, 10);
-	(void)ioctl(m->out, TIOCSWINSZ, &ws);
-}
-
-static void on_client(struct mon *m, size_t i)
-{
-	char frame[1 + CTR_FRAME_MAX];
-	ssize_t n = recv(m->cl[i].fd, frame, sizeof frame, MSG_DONTWAIT);
-
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		drop_client(m, i);
-		return;
-	}
-	if (frame[0] == CTR_CH_STDIN && m->cl[i].in && m->in >= 0) {
-		if (n == 1) {
-			if (!m->tty) {
-				close(m->in);
-				m->in = -1;
-			} else {
-				char eot = 4; /* ^D: the tty's end of input */
-				(void)!write(m->in, &eot, 1);
-			}
-		} else if (crisp_write_all(m->in, frame + 1, (size_t)n - 1) < 0 && errno == EPIPE) {
-			close(m->in);
-			m->in = -1;
-		}
-	} else if (frame[0] == CTR_CH_RESIZE) {
-		set_winsize(m, frame + 1, (size_t)n - 1);
-	}
-}
-
-/* Read what one stream has; false at its end. */
-static bool pump(struct mon *m, int *fd, int stream)
-{
-	char buf[32768];
-	ssize_t n = read(*fd, buf, sizeof buf);
-
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return true;
-	if (n <= 0) { /* EOF, or EIO from a pty whose slave is gone */
-		cri_log_flush(&m->log, stream);
-		close(*fd);
-		*fd = -1;
-		return false;
-	}
-	cri_log_feed(&m->log, stream, buf, (size_t)n);
-	broadcast(m, stream == CRI_LOG_STDERR ? CTR_CH_STDERR : CTR_CH_STDOUT, buf, (size_t)n);
-	return true;
-}
-
-static void write_exit(struct mon *m, int code)
-{
-	char buf[128];
-	struct timespec ts;
-	int fd, n;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	n = snprintf(buf, sizeof buf, "%d %lld %d\n", code, (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec,
-		     WIFSIGNALED(m->status) ? WTERMSIG(m->status) : 0);
-	(void)unlinkat(m->dfd, "exit.tmp", 0);
-	fd = openat(m->dfd, "exit.tmp", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return;
-	if (crisp_write_all(fd, buf, (size_t)n) < 0 || fsync(fd) < 0) {
-		close(fd);
-		return;
-	}
-	close(fd);
-	if (renameat(m->dfd, "exit.tmp", m->dfd, "exit") == 0) {
-		int d = openat(m->dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (d >= 0) {
-			(void)fsync(d);
-			close(d);
-		}
-	}
-}
+/* monitor.h mirrors execd.h's attach frames: crisp-monitor cannot include
+ * execd.h (it links nothing but libc). */
+_Static_assert(MON_FRAME_MAX == CTR_FRAME_MAX, "monitor frame size");
+_Static_assert((int)MON_CH_STDIN == (int)CTR_CH_STDIN && (int)MON_CH_STDOUT == (int)CTR_CH_STDOUT &&
+		       (int)MON_CH_STDERR == (int)CTR_CH_STDERR && (int)MON_CH_STATUS == (int)CTR_CH_STATUS &&
+		       (int)MON_CH_RESIZE == (int)CTR_CH_RESIZE,
+	       "monitor frame channels");
 
 int ctr_monitor_main(int argc, char **argv)
 {
-	static struct mon m;
-	uint64_t drain_until = 0;
-
-	if (argc < 13 || strcmp(argv[1], CTR_MONITOR_ARG) != 0)
-		return 2;
-	signal(SIGPIPE, SIG_IGN);
-	m.id = argv[2];
-	m.pid = argint(argv[3]);
-	m.ls = argint(argv[4]);
-	m.out = argint(argv[5]);
-	m.err = argint(argv[6]);
-	m.in = argint(argv[7]);
-	m.log.fd = argint(argv[8]);
-	m.dfd = argint(argv[9]);
-	m.tty = argv[10][0] == '1';
-	m.stdin_once = argv[11][0] == '1';
-	m.log_path = argv[12];
-	if (m.pid <= 0 || m.ls < 0 || m.dfd < 0)
-		return 2;
-	int keep[] = { m.ls, m.out, m.err, m.in, m.log.fd, m.dfd };
-	crisp_closefrom(3, keep, sizeof keep / sizeof keep[0]);
-	for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
-		if (keep[i] >= 0)
-			fcntl(keep[i], F_SETFD, FD_CLOEXEC);
-	if (m.out >= 0)
-		crisp_set_nonblock(m.out, true);
-	if (m.err >= 0)
-		crisp_set_nonblock(m.err, true);
-	m.pidfd = (int)syscall(SYS_pidfd_open, m.pid, 0);
-
-	for (;;) {
-		struct pollfd p[5 + MAX_CLIENTS];
-		int np = 0, timeout = -1;
-		int i_ls, i_out = -1, i_err = -1, i_pid = -1, i_cl;
-
-		if (m.exited && ((m.out < 0 && m.err < 0) || crisp_now_ms() >= drain_until))
-			break;
-		i_ls = np;
-		p[np++] = (struct pollfd){ m.ls, POLLIN, 0 };
-		if (m.out >= 0) {
-			i_out = np;
-			p[np++] = (struct pollfd){ m.out, POLLIN, 0 };
-		}
-		if (m.err >= 0) {
-			i_err = np;
-			p[np++] = (struct pollfd){ m.err, POLLIN, 0 };
-		}
-		if (!m.exited && m.pidfd >= 0) {
-			i_pid = np;
-			p[np++] = (struct pollfd){ m.pidfd, POLLIN, 0 };
-		}
-		i_cl = np;
-		for (size_t i = 0; i < m.ncl; i++)
-			p[np++] = (struct pollfd){ m.cl[i].fd, POLLIN, 0 };
-		if (m.pidfd < 0 && !m.exited)
-			timeout = 200; /* no pidfd: poll waitpid */
-		if (m.exited)
-			timeout = (int)(drain_until - crisp_now_ms());
-		if (poll(p, (nfds_t)np, timeout) < 0 && errno != EINTR)
-			break;
-		if (i_out >= 0 && (p[i_out].revents & (POLLIN | POLLHUP | POLLERR)))
-			pump(&m, &m.out, CRI_LOG_STDOUT);
-		if (i_err >= 0 && (p[i_err].revents & (POLLIN | POLLHUP | POLLERR)))
-			pump(&m, &m.err, CRI_LOG_STDERR);
-		for (size_t i = m.ncl; i-- > 0;)
-			if ((int)(i_cl + (int)i) < np && (p[i_cl + (int)i].revents & (POLLIN | POLLHUP | POLLERR)))
-				on_client(&m, i);
-		if (p[i_ls].revents & POLLIN)
-			on_accept(&m);
-		if (!m.exited && (i_pid < 0 || (p[i_pid].revents & POLLIN))) {
-			pid_t r = waitpid(m.pid, &m.status, __WALL | WNOHANG);
-			if (r == m.pid || (r < 0 && errno == ECHILD)) {
-				if (r < 0)
-					m.status = 255 << 8;
-				m.exited = true;
-				drain_until = crisp_now_ms() + DRAIN_MS;
-				/* nothing reads stdin any more */
-				if (m.in >= 0 && m.in != m.out)
-					close(m.in);
-				m.in = -1;
-			}
-		}
-	}
-	int code = WIFEXITED(m.status) ? WEXITSTATUS(m.status) : 128 + WTERMSIG(m.status);
-	if (m.out >= 0)
-		cri_log_flush(&m.log, CRI_LOG_STDOUT);
-	if (m.err >= 0)
-		cri_log_flush(&m.log, CRI_LOG_STDERR);
-	if (m.log.fd >= 0)
-		(void)fsync(m.log.fd);
-	write_exit(&m, code);
-	(void)unlinkat(m.dfd, "ctl", 0);
-	/* attached clients get the end: a status frame, then EOF */
-	char st[300];
-	int n = code == 0 ? snprintf(st, sizeof st, "%c{\"status\":\"Success\"}", CTR_CH_STATUS)
-			  : snprintf(st, sizeof st,
-				     "%c{\"status\":\"Failure\",\"reason\":\"NonZeroExitCode\",\"message\":\"command "
-				     "terminated with non-zero exit code\",\"details\":{\"causes\":[{\"reason\":\"ExitCode\","
-				     "\"message\":\"%d\"}]}}",
-				     CTR_CH_STATUS, code);
-	for (size_t i = 0; i < m.ncl; i++) {
-		(void)send(m.cl[i].fd, st, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-		close(m.cl[i].fd);
-	}
-	_exit(0);
+	return monitor_main(argc, argv);
 }

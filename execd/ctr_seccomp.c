@@ -277,33 +277,150 @@ out:
 	return rc;
 }
 
-int ctr_seccomp_profile_file(const char *path, uint64_t caps, int *fd, crisp_err_t *err)
+/* A profile file, bounded: malloc'd bytes and their length. */
+static char *read_profile(const char *path, size_t *len, crisp_err_t *err)
 {
 	struct stat st;
 	char *buf;
 	int f;
 
 	if (path[0] != '/' || strstr(path, "/../"))
-		return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "seccomp profile %.200s: not an absolute path", path);
+		return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "seccomp profile %.200s: not an absolute path", path),
+		       NULL;
 	f = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (f < 0)
 		return crisp_error(err, errno == ENOENT ? CRISP_NOT_FOUND : CRISP_INVALID_ARGUMENT, errno,
-				   "seccomp profile %.200s", path);
+				   "seccomp profile %.200s", path),
+		       NULL;
 	if (fstat(f, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 || (size_t)st.st_size > PROFILE_MAX) {
 		close(f);
-		return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "seccomp profile %.200s: not a regular file under 1 MiB",
-				   path);
+		return crisp_error(err, CRISP_INVALID_ARGUMENT, 0,
+				   "seccomp profile %.200s: not a regular file under 1 MiB", path),
+		       NULL;
 	}
 	if ((buf = malloc((size_t)st.st_size)) == NULL) {
 		close(f);
-		return crisp_error(err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "execd");
+		return crisp_error(err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "execd"), NULL;
 	}
 	ssize_t n = read(f, buf, (size_t)st.st_size);
 	close(f);
-	int rc = n == st.st_size ? ctr_seccomp_profile(buf, (size_t)n, caps, fd, err)
-				 : crisp_error(err, CRISP_INVALID_ARGUMENT, errno, "seccomp profile %.200s: read", path);
+	if (n != st.st_size) {
+		free(buf);
+		return crisp_error(err, CRISP_INVALID_ARGUMENT, errno, "seccomp profile %.200s: read", path), NULL;
+	}
+	*len = (size_t)n;
+	return buf;
+}
+
+int ctr_seccomp_profile_file(const char *path, uint64_t caps, int *fd, crisp_err_t *err)
+{
+	size_t len;
+	char *buf = read_profile(path, &len, err);
+
+	if (buf == NULL)
+		return -1;
+	int rc = ctr_seccomp_profile(buf, len, caps, fd, err);
 	free(buf);
 	if (rc < 0)
 		crisp_error_wrap(err, "%.200s", path);
 	return rc;
+}
+
+char *ctr_seccomp_profile_file_oci(const char *path, uint64_t caps, crisp_err_t *err)
+{
+	size_t len;
+	int fd = -1;
+	char *buf = read_profile(path, &len, err), *text = NULL;
+
+	if (buf == NULL)
+		return NULL;
+	/* what crisp's launcher would refuse, the runtime never gets */
+	if (ctr_seccomp_profile(buf, len, caps, &fd, err) == 0) {
+		close(fd);
+		text = ctr_seccomp_profile_oci(buf, len, caps, err);
+	}
+	free(buf);
+	if (text == NULL)
+		crisp_error_wrap(err, "%.200s", path);
+	return text;
+}
+
+/* One syscalls entry of an accepted profile, for a container holding caps:
+ * NULL when it does not apply (includes/excludes), else the entry with
+ * only the runtime spec's keys. */
+static json_t *oci_rule(json_t *r, uint64_t caps, bool *skip, crisp_err_t *err)
+{
+	bool inc, exc;
+	json_t *o, *names = json_object_get(r, "names"), *v;
+
+	*skip = false;
+	if (cond_caps(json_object_get(r, "includes"), caps, true, &inc, err) < 0 ||
+	    cond_caps(json_object_get(r, "excludes"), caps, false, &exc, err) < 0)
+		return NULL;
+	if (json_object_get(r, "excludes") && json_array_size(json_object_get(json_object_get(r, "excludes"), "caps")) == 0)
+		exc = false;
+	if (!inc || exc) {
+		*skip = true;
+		return NULL;
+	}
+	if ((o = json_object()) == NULL)
+		goto oom;
+	if (names == NULL && json_is_string(json_object_get(r, "name")))
+		v = json_pack("[O]", json_object_get(r, "name"));
+	else
+		v = json_deep_copy(names);
+	if (v == NULL || json_object_set_new(o, "names", v) < 0)
+		goto oom_o;
+	static const char *const keep[] = { "action", "errnoRet", "args", NULL };
+	for (size_t i = 0; keep[i]; i++) {
+		json_t *x = json_object_get(r, keep[i]);
+		if (x != NULL && !json_is_null(x) && json_object_set_new(o, keep[i], json_deep_copy(x)) < 0)
+			goto oom_o;
+	}
+	return o;
+oom_o:
+	json_decref(o);
+oom:
+	crisp_error(err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "seccomp profile");
+	return NULL;
+}
+
+char *ctr_seccomp_profile_oci(const char *buf, size_t len, uint64_t caps, crisp_err_t *err)
+{
+	json_t *in = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL), *out = NULL, *rules, *r;
+	char *text = NULL;
+	size_t i;
+
+	if (in == NULL || !json_is_object(in)) {
+		json_decref(in);
+		crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "seccomp profile: not a JSON object");
+		return NULL;
+	}
+	if ((out = json_object()) == NULL || (rules = json_array()) == NULL ||
+	    json_object_set_new(out, "syscalls", rules) < 0)
+		goto oom;
+	static const char *const keep[] = { "defaultAction", "defaultErrnoRet", "architectures", NULL };
+	for (i = 0; keep[i]; i++) {
+		json_t *x = json_object_get(in, keep[i]);
+		if (x != NULL && !json_is_null(x) && json_object_set_new(out, keep[i], json_deep_copy(x)) < 0)
+			goto oom;
+	}
+	json_array_foreach(json_object_get(in, "syscalls"), i, r) {
+		bool skip;
+		json_t *o = oci_rule(r, caps, &skip, err);
+		if (o == NULL && !skip)
+			goto fail;
+		if (o != NULL && json_array_append_new(rules, o) < 0)
+			goto oom;
+	}
+	if ((text = json_dumps(out, JSON_COMPACT)) == NULL)
+		goto oom;
+	goto out;
+oom:
+	crisp_error(err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "seccomp profile");
+fail:
+out:
+	json_decref(out);
+	json_decref(in);
+	return text;
 }

@@ -15,6 +15,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "common/util.h"
 #include "execd/ctr.h"
 
@@ -418,6 +420,11 @@ static const char *const cap_names[] = {
 };
 #define CAP_COUNT ((int)(sizeof cap_names / sizeof cap_names[0]))
 
+const char *ctr_cap_name(int n)
+{
+	return n >= 0 && n < CAP_COUNT ? cap_names[n] : NULL;
+}
+
 int ctr_cap_from_name(const char *name)
 {
 	if (!strncasecmp(name, "CAP_", 4))
@@ -603,4 +610,56 @@ int ctr_seccomp_default(uint64_t caps, int *fd, crisp_err_t *err)
 	r = launch_seccomp_export(ctx, fd, err);
 	seccomp_release(ctx);
 	return r;
+}
+
+char *ctr_seccomp_default_oci(uint64_t caps, crisp_err_t *err)
+{
+	json_t *names = json_array(), *rules = json_array(), *root;
+	char *text;
+
+	if (names == NULL || rules == NULL)
+		goto oom;
+	for (size_t i = 0; i < sizeof denied / sizeof denied[0]; i++) {
+		if (denied[i].cap >= 0 && (caps & (1ULL << denied[i].cap)))
+			continue;
+		int nr = seccomp_syscall_resolve_name(denied[i].name);
+		if (nr == __NR_SCMP_ERROR || nr < 0)
+			continue;
+		if (json_array_append_new(names, json_string(denied[i].name)) < 0)
+			goto oom;
+	}
+	if (json_array_append_new(rules, json_pack("{s:o,s:s,s:i}", "names", names, "action", "SCMP_ACT_ERRNO",
+						   "errnoRet", EPERM)) < 0) {
+		names = NULL;
+		goto oom;
+	}
+	names = NULL;
+	if (!(caps & (1ULL << 21))) {
+		static const uint64_t bits[] = { 0x00020000, 0x02000000, 0x04000000, 0x08000000,
+						 0x10000000, 0x20000000, 0x40000000 };
+		for (size_t i = 0; i < sizeof bits / sizeof bits[0]; i++)
+			if (json_array_append_new(rules, json_pack("{s:[s],s:s,s:i,s:[{s:i,s:I,s:I,s:s}]}", "names",
+								   "clone", "action", "SCMP_ACT_ERRNO", "errnoRet",
+								   EPERM, "args", "index", 0, "value",
+								   (json_int_t)bits[i], "valueTwo", (json_int_t)bits[i],
+								   "op", "SCMP_CMP_MASKED_EQ")) < 0)
+				goto oom;
+		if (json_array_append_new(rules, json_pack("{s:[s],s:s,s:i}", "names", "clone3", "action",
+							   "SCMP_ACT_ERRNO", "errnoRet", ENOSYS)) < 0)
+			goto oom;
+	}
+	root = json_pack("{s:s,s:o}", "defaultAction", "SCMP_ACT_ALLOW", "syscalls", rules);
+	if (root == NULL)
+		goto oom_r;
+	text = json_dumps(root, JSON_COMPACT);
+	json_decref(root);
+	if (text == NULL)
+		goto oom_r;
+	return text;
+oom:
+	json_decref(names);
+	json_decref(rules);
+oom_r:
+	crisp_error(err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "seccomp profile");
+	return NULL;
 }

@@ -23,9 +23,9 @@
  *   (uid/gid maps would go here: no
  *    user namespaces yet)
  *   GO                             -----> unshare(CLONE_NEWCGROUP) if NEW
- *                                         rootfs, mounts, pivot_root, ids,
- *                                         caps, rlimits, NNP, close fds,
- *                                         seccomp, execve
+ *                                         rootfs, mounts, pivot_root, LSM
+ *                                         exec labels, ids, caps, rlimits,
+ *                                         NNP, close fds, seccomp, execve
  *                                  <----- ERROR {errno, "step: detail"}
  *   EOF (CLOEXEC closed by execve) = success
  *
@@ -122,6 +122,24 @@ struct launch_spec {
 	 * CAP_SYS_ADMIN, so (as crun) it is loaded before capset and the filter
 	 * must then allow capset, prctl, close_range and execve. */
 	int seccomp_fd;
+
+	/* LSM labels (execd/lsm.h computes them); NULL or "": none.
+	 * process_label: the SELinux context the process gets at execve
+	 *   ("system_u:system_r:container_t:s0:c4,c5"), written to
+	 *   /proc/thread-self/attr/exec.
+	 * mount_label: the SELinux context of the container's files
+	 *   ("system_u:object_r:container_file_t:s0:c4,c5"): context="..." on
+	 *   every tmpfs the launch mounts (/dev, /dev/shm, spec tmpfs mounts);
+	 *   execd gives it to the rootfs overlay mount itself.
+	 * apparmor_profile: an AppArmor profile name ("crisp-default"),
+	 *   "exec <name>" written to /proc/thread-self/attr/apparmor/exec (or
+	 *   /proc/self/attr/exec).
+	 * The exec attributes are written after the mounts and before ids,
+	 * caps, NNP and seccomp (the filter may refuse open/write); nothing
+	 * runs between them and execve that the label would confine. */
+	const char *process_label;
+	const char *mount_label;
+	const char *apparmor_profile;
 
 	const struct launch_rlimit *rlimits;
 	size_t nrlimits;

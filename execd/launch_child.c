@@ -9,7 +9,7 @@
  *
  * Order (STYLE #13/#20, crun's container_init): join namespaces, READY/GO,
  * new cgroup ns, stdio, rootfs + pivot_root, hostname, readonly rootfs,
- * bounding set, setgroups/setresgid/setresuid with KEEPCAPS, rlimits, NNP,
+ * LSM exec labels (SELinux, AppArmor: they act at execve), bounding set, setgroups/setresgid/setresuid with KEEPCAPS, rlimits, NNP,
  * capset + clear ambient, chdir(cwd) as the container user, argv[0] lookup,
  * every fd >= 3 marked CLOEXEC, seccomp last, execve.
  */
@@ -158,6 +158,45 @@ static void set_ids_and_caps(struct launch_ctx *c)
 		child_fail(c, errno, "clear ambient capabilities");
 }
 
+/* Write one /proc attribute of this thread; -1 with errno. */
+static int write_attr(const char *path, const char *val)
+{
+	size_t len = strlen(val);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t r;
+
+	if (fd < 0)
+		return -1;
+	r = write(fd, val, len);
+	int e = errno;
+	close(fd);
+	if (r < 0 || (size_t)r != len) {
+		errno = r < 0 ? e : EIO;
+		return -1;
+	}
+	return 0;
+}
+
+/* The labels the process gets at execve (runc and crun set them at the
+ * same point: after the mounts, before the ids and seccomp). */
+static void apply_lsm(struct launch_ctx *c)
+{
+	const struct launch_spec *s = c->s;
+
+	if (s->process_label && s->process_label[0] &&
+	    write_attr("/proc/thread-self/attr/exec", s->process_label) < 0)
+		child_fail(c, errno, "SELinux exec label %s", s->process_label);
+	if (s->apparmor_profile && s->apparmor_profile[0]) {
+		char buf[300];
+		if ((size_t)snprintf(buf, sizeof buf, "exec %s", s->apparmor_profile) >= sizeof buf)
+			child_fail(c, ENAMETOOLONG, "AppArmor profile %s", s->apparmor_profile);
+		/* the per-LSM file (5.8+) when there is one, else the shared one */
+		if (write_attr("/proc/thread-self/attr/apparmor/exec", buf) < 0 &&
+		    (errno != ENOENT || write_attr("/proc/self/attr/exec", buf) < 0))
+			child_fail(c, errno, "AppArmor profile %s", s->apparmor_profile);
+	}
+}
+
 static const char *env_path(const struct launch_spec *s)
 {
 	for (size_t i = 0; s->envp && s->envp[i]; i++)
@@ -250,6 +289,7 @@ _Noreturn void child_main(struct launch_ctx *c)
 		}
 	}
 
+	apply_lsm(c);
 	set_ids_and_caps(c);
 	if (s->cwd && chdir(s->cwd) < 0)
 		child_fail(c, errno, "chdir %s", s->cwd);

@@ -130,6 +130,7 @@ static void config_apply(struct role_ctx *r, const Cipc__Config *c)
 	struct execd *x = r->arg;
 
 	pods_set_policy_path(&x->pods, c->runtime_policy);
+	pods_set_handlers(&x->pods, c->runtime_handlers, c->n_runtime_handlers);
 }
 
 static void stop(struct role_ctx *r)
@@ -160,6 +161,9 @@ int main(int argc, char **argv)
 		return pod_infra_main(argc, argv);
 
 	role_parse_args(argc, argv, &x.args);
+	/* crisp-monitor, beside this binary: executed by fd for every container */
+	if (ctr_monitor_exe_open(&err) < 0)
+		fatal("%s", err.msg);
 	role_init(&x.role, ROLE_EXECD, &ops, handlers, ARRAY_SIZE(handlers), &x);
 	snprintf(x.state_dir, sizeof x.state_dir, "%s/execd", x.args.root);
 	if (pods_init(&x.pods, &x.role, x.args.root, x.args.runroot, &err) < 0)

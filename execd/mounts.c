@@ -182,6 +182,19 @@ static void do_mount(struct launch_ctx *c, int rootfd, const char *source, const
 	close(fd);
 }
 
+/* tmpfs options plus the SELinux mount label (context="..."), if any, in
+ * buf; the child allocates nothing. */
+static const char *tmpfs_data(struct launch_ctx *c, const char *base, char *buf, size_t n)
+{
+	const char *l = c->s->mount_label;
+
+	if (l == NULL || l[0] == '\0')
+		return base;
+	if ((size_t)snprintf(buf, n, "%s%scontext=\"%s\"", base ? base : "", base && base[0] ? "," : "", l) >= n)
+		child_fail(c, ENAMETOOLONG, "tmpfs options with the mount label %s", l);
+	return buf;
+}
+
 static void set_propagation(struct launch_ctx *c, int rootfd, const char *target,
 	enum launch_prop prop)
 {
@@ -217,8 +230,9 @@ static void setup_dev(struct launch_ctx *c, int rootfd)
 	size_t i;
 	int devfd;
 
+	char opts[600];
 	do_mount(c, rootfd, "tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME,
-		"mode=755,size=65536k", true);
+		tmpfs_data(c, "mode=755,size=65536k", opts, sizeof opts), true);
 	/* Bind the host's nodes: works in a user namespace too, unlike mknod. */
 	for (i = 0; i < sizeof devs / sizeof devs[0]; i++) {
 		snprintf(tgt, sizeof tgt, "/dev/%s", devs[i]);
@@ -239,7 +253,7 @@ static void setup_dev(struct launch_ctx *c, int rootfd)
 		own_shm = !(s->mounts[i].target && strcmp(s->mounts[i].target, "/dev/shm") == 0);
 	if (own_shm)
 		do_mount(c, rootfd, "shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-			"mode=1777,size=65536k", true);
+			tmpfs_data(c, "mode=1777,size=65536k", opts, sizeof opts), true);
 	do_mount(c, rootfd, "mqueue", "/dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC,
 		NULL, true);
 
@@ -380,8 +394,10 @@ static void spec_mount(struct launch_ctx *c, int rootfd, const struct launch_mou
 			(MS_NOSUID | MS_NODEV | MS_NOEXEC)) < 0)
 			child_fail(c, errno, "mount %s: remount ro", m->target);
 	} else {
+		char opts[1200];
 		do_mount(c, rootfd, m->source, m->target, m->fstype,
-			m->flags | (m->readonly ? MS_RDONLY : 0), m->data, true);
+			m->flags | (m->readonly ? MS_RDONLY : 0),
+			strcmp(m->fstype, "tmpfs") ? m->data : tmpfs_data(c, m->data, opts, sizeof opts), true);
 	}
 	set_propagation(c, rootfd, m->target, m->propagation);
 }

@@ -41,6 +41,7 @@ struct pod_op {
 	bool do_net;         /* Stop/Remove: tear the network down */
 	crisp_err_t err;     /* a failed run: what the client gets after the rollback */
 	struct state_pod *pod; /* Stop/Remove: the record, while containers stop */
+	char mcs[LSM_LABEL_MAX]; /* the pod's SELinux level, released with the pod */
 };
 
 static void containers_stopped(void *arg);
@@ -350,6 +351,34 @@ static void net_teardown_bg(struct execd_pods *p, const char *id, const char *na
 
 /* ---- runtime policy ---- */
 
+void pods_set_handlers(struct execd_pods *p, char *const *h, size_t n)
+{
+	p->nhandlers = 0;
+	for (size_t i = 0; i < n && p->nhandlers < sizeof p->handlers / sizeof p->handlers[0]; i++) {
+		const char *eq = strchr(h[i], '=');
+		struct pods_handler *d = &p->handlers[p->nhandlers];
+		if (eq == NULL || (size_t)(eq - h[i]) >= sizeof d->name || eq[1] != '/')
+			continue;
+		memcpy(d->name, h[i], (size_t)(eq - h[i]));
+		d->name[eq - h[i]] = '\0';
+		crisp_strlcpy(d->path, eq + 1, sizeof d->path);
+		p->nhandlers++;
+	}
+}
+
+const char *pods_handler_path(const struct execd_pods *p, const char *name)
+{
+	for (size_t i = 0; name && name[0] && i < p->nhandlers; i++)
+		if (!strcmp(p->handlers[i].name, name))
+			return p->handlers[i].path;
+	return NULL;
+}
+
+bool pods_handler_known(const struct execd_pods *p, const char *name)
+{
+	return name == NULL || name[0] == '\0' || pods_handler_path(p, name) != NULL;
+}
+
 void pods_set_policy_path(struct execd_pods *p, const char *path)
 {
 	if (strcmp(p->policy_path, path ? path : "") != 0) {
@@ -431,6 +460,8 @@ static void run_abort(struct pod_op *op)
 
 	if (state_pod_abort(op->p->st, op->id, &e2) < 0)
 		log_error("pod %.12s: abort: %s", op->id, e2.msg);
+	else
+		lsm_mcs_release(op->p->lsm.mcs, op->mcs);
 	answer_error(op->ch, op->reqid, &op->err);
 	op_free(op);
 }
@@ -472,6 +503,49 @@ static void run_fail(struct pod_op *op, const crisp_err_t *e, bool net)
 	run_abort(op);
 }
 
+/* The pod's SELinux options (all unset when it has none). */
+static void pod_selinux_opt(const Runtime__V1__PodSandboxConfig *c, struct lsm_selinux_opt *o)
+{
+	const Runtime__V1__SELinuxOption *so =
+		c && c->linux && c->linux->security_context ? c->linux->security_context->selinux_options : NULL;
+
+	memset(o, 0, sizeof *o);
+	if (so != NULL)
+		*o = (struct lsm_selinux_opt){ so->user, so->role, so->type, so->level };
+}
+
+/* The pod's /dev/shm tmpfs gets the pod's mount label. */
+static int pod_shm_label(struct execd_pods *p, const char *id, const char *level,
+			 const Runtime__V1__PodSandboxConfig *c, crisp_err_t *err)
+{
+	char path[PATH_MAX], proc[LSM_LABEL_MAX], mnt[LSM_LABEL_MAX];
+	struct lsm_selinux_opt o;
+
+	if (!p->lsm.selinux)
+		return 0;
+	pod_selinux_opt(c, &o);
+	if (ctr_shm_path(p->pods_dir, id, path, sizeof path) < 0)
+		return crisp_error(err, CRISP_INTERNAL, 0, "pod shm path too long");
+	if (lsm_ctr_selinux(&p->lsm, level, &o, NULL, false, proc, mnt, err) < 0)
+		return -1;
+	return lsm_label_path(&p->lsm, path, mnt, err);
+}
+
+int pods_shm_label(struct execd_pods *p, const struct state_pod *pod, crisp_err_t *err)
+{
+	Runtime__V1__RunPodSandboxRequest *rq = NULL;
+	int r;
+
+	if (!p->lsm.selinux)
+		return 0;
+	if (pod->config_len > 0)
+		rq = runtime__v1__run_pod_sandbox_request__unpack(NULL, pod->config_len, pod->config);
+	r = pod_shm_label(p, pod->id, pod->mcs_level, rq ? rq->config : NULL, err);
+	if (rq)
+		runtime__v1__run_pod_sandbox_request__free_unpacked(rq, NULL);
+	return r;
+}
+
 /* The network is there (or not needed): namespaces, files, record. */
 static void run_finish(struct pod_op *op, int netns_fd, const char *netns_path, char *const *ips, size_t nips)
 {
@@ -495,7 +569,8 @@ static void run_finish(struct pod_op *op, int netns_fd, const char *netns_path, 
 	if (pod_path(p, op->id, "ns", nsdir, sizeof nsdir) < 0 ||
 	    pin_namespaces(nsdir, hostname, netns_fd, !host_net, !host_ipc, c->linux, &err) < 0 ||
 	    pod_files(p, op->id, c, hostname, nips ? ips[0] : NULL, &err) < 0 ||
-	    (!host_ipc && ctr_shm_mount(p->pods_dir, op->id, &err) < 0)) {
+	    (!host_ipc && ctr_shm_mount(p->pods_dir, op->id, &err) < 0) ||
+	    (!host_ipc && pod_shm_label(p, op->id, op->mcs, c, &err) < 0)) {
 		run_fail(op, &err, !host_net);
 		return;
 	}
@@ -576,13 +651,19 @@ void pods_on_run(struct ipc_chan *ch, struct ipc_msg *m, struct execd_pods *p)
 			      .host_pid = nso && nso->pid == NS_NODE, .runtime_handler = rq->runtime_handler };
 	if (rp_check_pod(&p->policy, &prq, &err) < 0)
 		goto refuse;
-	if (rq->runtime_handler[0] != '\0') {
-		crisp_error(&err, CRISP_INVALID_ARGUMENT, 0,
-			    "runtime handler \"%.64s\" is not configured (only the default handler exists)",
+	if (!pods_handler_known(p, rq->runtime_handler)) {
+		crisp_error(&err, CRISP_INVALID_ARGUMENT, 0, "runtime handler \"%.64s\" is not configured",
 			    rq->runtime_handler);
 		goto refuse;
 	}
 	if (check_sysctls(c->linux, host_net, host_ipc, &err) < 0)
+		goto refuse;
+	/* The pod's SELinux level: its own, else a fresh MCS pair (checked
+	 * and recorded on every node; applied where SELinux is on). */
+	struct lsm_selinux_opt sopt;
+	char mcs[LSM_LABEL_MAX];
+	pod_selinux_opt(c, &sopt);
+	if (lsm_selinux_opt_check(&sopt, "pod selinux_options", &err) < 0)
 		goto refuse;
 	uint64_t bw_in, bw_out;
 	if (pod_bandwidth(c, BW_INGRESS, &bw_in, &err) < 0 || pod_bandwidth(c, BW_EGRESS, &bw_out, &err) < 0)
@@ -632,10 +713,25 @@ void pods_on_run(struct ipc_chan *ch, struct ipc_msg *m, struct execd_pods *p)
 		crisp_error(&err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "execd");
 		goto refuse;
 	}
+	if (sopt.level && sopt.level[0]) {
+		crisp_strlcpy(mcs, sopt.level, sizeof mcs);
+		if (lsm_mcs_reserve(p->lsm.mcs, mcs) < 0) {
+			free(cbuf);
+			crisp_error(&err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "execd");
+			goto refuse;
+		}
+	} else if (lsm_mcs_alloc(p->lsm.mcs, NULL, NULL, mcs, sizeof mcs, &err) < 0) {
+		free(cbuf);
+		goto refuse;
+	}
+	spec.mcs_level = mcs;
 	int r = state_pod_reserve(p->st, &spec, op->id, &err);
 	free(cbuf);
-	if (r < 0)
+	if (r < 0) {
+		lsm_mcs_release(p->lsm.mcs, mcs);
 		goto refuse;
+	}
+	crisp_strlcpy(op->mcs, mcs, sizeof op->mcs);
 	op->p = p;
 	op->ch = ipc_chan_ref(ch);
 	op->reqid = m->hdr.reqid;
@@ -731,6 +827,7 @@ static void stop_finish(struct pod_op *op, const crisp_err_t *neterr)
 			Cipc__PodRemoveAns w = CIPC__POD_REMOVE_ANS__INIT;
 			Runtime__V1__RemovePodSandboxResponse rs = RUNTIME__V1__REMOVE_POD_SANDBOX_RESPONSE__INIT;
 			w.resp = &rs;
+			lsm_mcs_release(p->lsm.mcs, op->mcs);
 			log_info("pod %.12s removed", op->id);
 			answer(op->ch, op->reqid, IPC_POD_REMOVE_ANS, &w.base);
 		}
@@ -808,6 +905,7 @@ static void stop_or_remove(struct ipc_chan *ch, struct ipc_msg *m, struct execd_
 	op->reqid = m->hdr.reqid;
 	op->remove = remove;
 	crisp_strlcpy(op->id, pod->id, sizeof op->id);
+	crisp_strlcpy(op->mcs, pod->mcs_level ? pod->mcs_level : "", sizeof op->mcs);
 	/* A removal that finds the pod stopped still asks netd: DEL is
 	 * idempotent, and a stop that failed half way may have left an IP. */
 	op->do_net = act != POD_DO_NOTHING && !(pod->flags & STATE_POD_HOST_NET);
@@ -1022,6 +1120,23 @@ void pods_on_status(struct ipc_chan *ch, struct ipc_msg *m, struct execd_pods *p
 		json_object_set_new(o, "hostIPC", json_boolean(pod->flags & STATE_POD_HOST_IPC));
 		if (pod_path(p, pod->id, NULL, path, sizeof path) == 0)
 			json_object_set_new(o, "podDirectory", json_string(path));
+		/* the LSMs as this pod sees them (its containers may add their own
+		 * options over the pod's labels) */
+		{
+			char proc[LSM_LABEL_MAX] = "", mnt[LSM_LABEL_MAX] = "";
+			struct lsm_selinux_opt so;
+			crisp_err_t le = CRISP_ERR_INIT;
+			pod_selinux_opt(orig ? orig->config : NULL, &so);
+			(void)lsm_ctr_selinux(&p->lsm, pod->mcs_level, &so, NULL, false, proc, mnt, &le);
+			json_object_set_new(o, "selinux",
+					    json_pack("{s:b, s:s, s:s, s:s}", "enabled", p->lsm.selinux, "mcsLevel",
+						      pod->mcs_level ? pod->mcs_level : "", "processLabel", proc,
+						      "mountLabel", mnt));
+			json_object_set_new(o, "apparmor",
+					    json_pack("{s:b, s:s, s:b}", "enabled", p->lsm.apparmor, "defaultProfile",
+						      p->lsm.apparmor ? LSM_AA_DEFAULT : "", "defaultProfileLoaded",
+						      p->lsm.aa_default_loaded));
+		}
 		info = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 		json_decref(o);
 		if (info != NULL) {
@@ -1138,6 +1253,22 @@ int pods_init(struct execd_pods *p, struct role_ctx *r, const char *root, const 
 		return -1;
 	if (state_recover(p->st, &p->pending_rollback, &p->npending, err) < 0)
 		return -1;
+	/* The LSMs of the node, and the MCS pairs of the pods it has (pods
+	 * still CREATING are rolled back: their pairs go with them). */
+	if (lsm_init(&p->lsm, err) < 0)
+		return -1;
+	{
+		struct state_pod **v = NULL;
+		size_t n = 0;
+		if (state_pod_list(p->st, NULL, &v, &n, err) < 0)
+			return -1;
+		for (size_t i = 0; i < n; i++)
+			if (lsm_mcs_reserve(p->lsm.mcs, v[i]->mcs_level) < 0) {
+				state_pod_list_free(v, n);
+				return crisp_error(err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "execd");
+			}
+		state_pod_list_free(v, n);
+	}
 	/* Pods caught half made: their files go now, their network when netd
 	 * is connected (pods_netd_up), then the record. */
 	for (size_t i = 0; i < p->npending; i++)
@@ -1180,4 +1311,5 @@ void pods_close(struct execd_pods *p)
 	if (p->st)
 		state_close(p->st);
 	p->st = NULL;
+	lsm_close(&p->lsm);
 }

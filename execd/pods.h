@@ -22,6 +22,7 @@
 
 #include <sys/stat.h>
 
+#include "execd/lsm.h"
 #include "execd/state.h"
 #include "ipc/role.h"
 #include "policy/runtime.h"
@@ -40,7 +41,23 @@ struct execd_pods {
 	char policy_err[CRISP_ERR_MSG_MAX];
 	struct stat policy_st;
 	bool policy_loaded;
+	/* SELinux/AppArmor state of the node and the pods' MCS pairs */
+	struct lsm lsm;
+	/* RuntimeClass handlers run by an external OCI runtime (ctr_oci.h),
+	 * from [execd] runtime_handlers; "" is crisp's own launcher */
+	struct pods_handler {
+		char name[64];
+		char path[PATH_MAX];
+	} handlers[16];
+	size_t nhandlers;
 };
+
+/* The configured handlers ("name=/path" each, checked by crispd). */
+void pods_set_handlers(struct execd_pods *p, char *const *h, size_t n);
+/* The runtime binary of handler name; NULL for "" (crisp's launcher) and
+ * for a handler that is not configured (see pods_handler_known). */
+const char *pods_handler_path(const struct execd_pods *p, const char *name);
+bool pods_handler_known(const struct execd_pods *p, const char *name);
 
 /* The configured policy file (empty: the embedded default). */
 void pods_set_policy_path(struct execd_pods *p, const char *path);
@@ -50,6 +67,10 @@ int pods_policy(struct execd_pods *p, const struct rp_policy **out, crisp_err_t 
 
 int pods_init(struct execd_pods *p, struct role_ctx *r, const char *root, const char *runroot, crisp_err_t *err);
 void pods_close(struct execd_pods *p);
+/* Label the pod's /dev/shm tmpfs with its SELinux mount label (no-op
+ * without SELinux); after a remount of it. */
+int pods_shm_label(struct execd_pods *p, const struct state_pod *pod, crisp_err_t *err);
+
 /* netd (re)connected: finish rolling back pods found half made at start. */
 void pods_netd_up(struct execd_pods *p);
 

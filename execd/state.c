@@ -54,6 +54,7 @@ static const char schema[] =
 	" log_directory TEXT NOT NULL, cgroup_parent TEXT NOT NULL,"
 	" config BLOB, infra_pid INTEGER NOT NULL DEFAULT 0,"
 	" infra_start INTEGER NOT NULL DEFAULT 0, flags INTEGER NOT NULL,"
+	" mcs_level TEXT NOT NULL DEFAULT '',"
 	" UNIQUE (name, namespace, uid, attempt));"
 	"CREATE TABLE IF NOT EXISTS containers ("
 	" id TEXT PRIMARY KEY NOT NULL CHECK (length(id) = 64),"
@@ -483,6 +484,14 @@ int state_open(const char *root, size_t events_cap, struct state **out, crisp_er
 	sqlite3_finalize(s);
 	if (exec_sql(st, schema, err) < 0)
 		goto fail;
+	/* Databases made before pods had an SELinux level get the column. */
+	if (prep(st, "SELECT 1 FROM pragma_table_info('pods') WHERE name = 'mcs_level'", &s, err) < 0)
+		goto fail;
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc == SQLITE_DONE &&
+	    exec_sql(st, "ALTER TABLE pods ADD COLUMN mcs_level TEXT NOT NULL DEFAULT ''", err) < 0)
+		goto fail;
 	*out = st;
 	return 0;
 fail:
@@ -580,7 +589,7 @@ int state_pod_reserve(struct state *st, const struct state_pod_spec *sp,
 	static const char ins[] =
 		"INSERT INTO pods (id, name, namespace, uid, attempt, state, created_at, labels,"
 		" annotations, runtime_handler, hostname, log_directory, cgroup_parent, config,"
-		" flags) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)";
+		" flags, mcs_level) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)";
 	cleanup_free char *labels = NULL, *annots = NULL;
 	sqlite3_stmt *s = NULL;
 	char id[STATE_ID_LEN + 1];
@@ -660,6 +669,7 @@ int state_pod_reserve(struct state *st, const struct state_pod_spec *sp,
 	else
 		sqlite3_bind_null(s, 14);
 	sqlite3_bind_int64(s, 15, sp->flags);
+	bind_text(s, 16, sp->mcs_level ? sp->mcs_level : "");
 	rc = sqlite3_step(s);
 	sqlite3_finalize(s);
 	if (rc != SQLITE_DONE) {
@@ -830,7 +840,7 @@ int state_pod_abort(struct state *st, const char *id, crisp_err_t *err)
 static const char pod_cols[] =
 	"SELECT id, name, namespace, uid, attempt, state, created_at, labels, annotations,"
 	" runtime_handler, netns_path, ips, hostname, log_directory, cgroup_parent, config,"
-	" infra_pid, infra_start, flags FROM pods";
+	" infra_pid, infra_start, flags, mcs_level FROM pods";
 
 void state_pod_free(struct state_pod *p)
 {
@@ -846,6 +856,7 @@ void state_pod_free(struct state_pod *p)
 	free(p->hostname);
 	free(p->log_directory);
 	free(p->cgroup_parent);
+	free(p->mcs_level);
 	if (p->ips != NULL)
 		for (size_t i = 0; i < p->nips; i++)
 			free(p->ips[i]);
@@ -911,6 +922,7 @@ static struct state_pod *pod_row(sqlite3_stmt *s)
 	p->infra_pid = (pid_t)sqlite3_column_int64(s, 16);
 	p->infra_start = (uint64_t)sqlite3_column_int64(s, 17);
 	p->flags = (unsigned)sqlite3_column_int64(s, 18);
+	p->mcs_level = col_dup(s, 19, &oom);
 	if (oom) {
 		state_pod_free(p);
 		return NULL;

@@ -199,6 +199,7 @@ struct state_pod_spec {
 	const char *log_directory;
 	const char *cgroup_parent;
 	unsigned flags;              /* STATE_POD_HOST_* */
+	const char *mcs_level;       /* the pod's SELinux level (execd/lsm.h), NULL = "" */
 	const void *config;          /* packed RunPodSandboxRequest (protobuf) */
 	size_t config_len;           /* <= STATE_CONFIG_MAX */
 };
@@ -228,6 +229,7 @@ struct state_pod {
 	pid_t infra_pid;
 	uint64_t infra_start;
 	unsigned flags;
+	char *mcs_level;             /* "" when none was recorded */
 };
 
 struct state_ctr_spec {

@@ -383,6 +383,46 @@ static int v_container_sc(struct vctx *c, const Runtime__V1__LinuxContainerSecur
 	return check_seccomp_path(c, sc->seccomp_profile_path);
 }
 
+/* kubelet's form of a huge page size (HugePageUnitSizeFromByteSize), which
+ * is also the kernel's in hugetlb.<size>.*: a power of two in the largest
+ * unit that keeps it whole ("2MB", "1GB", "64KB"; never "2048KB"). */
+static bool hugepage_size_ok(const char *s)
+{
+	uint64_t v = 0;
+	size_t n = 0;
+
+	if (!cri_valid_hugepage_size(s))
+		return false;
+	while (s[n] >= '0' && s[n] <= '9')
+		v = v * 10 + (uint64_t)(s[n++] - '0');
+	if (v == 0 || (v & (v - 1)) != 0)
+		return false;
+	return v < 1024 || strcmp(s + n, "PB") == 0;
+}
+
+/* A unified key: a file of a v2 controller's interface ("memory.high",
+ * "hugetlb.2MB.max"), never a core file (cgroup.procs, .subtree_control,
+ * .kill, .freeze ...: they move processes or reshape the tree) nor a PSI
+ * trigger (*.pressure: it lives only while the writer keeps it open). */
+static bool unified_key_ok(const char *k)
+{
+	static const char *const ctrls[] = { "cpu.", "cpuset.", "io.", "memory.", "pids.", "hugetlb.", "rdma.", "misc." };
+	size_t n = strlen(k);
+
+	if (!cri_valid_unified_key(k) || strchr(k, '/') != NULL)
+		return false;
+	if (n > 9 && strcmp(k + n - 9, ".pressure") == 0)
+		return false;
+	for (size_t i = 0; i < sizeof ctrls / sizeof ctrls[0]; i++)
+		if (strncmp(k, ctrls[i], strlen(ctrls[i])) == 0 && n > strlen(ctrls[i]))
+			return true;
+	return false;
+}
+
+#define HUGEPAGE_LIMITS_MAX 16 /* kubelet sends one per size the node has: a handful */
+#define UNIFIED_MAX 64
+#define UNIFIED_VALUE_MAX 4096
+
 static int v_resources(struct vctx *c, const Runtime__V1__LinuxContainerResources *r)
 {
 	/* 0 means "not set" throughout; -1 for quota and swap means
@@ -394,24 +434,44 @@ static int v_resources(struct vctx *c, const Runtime__V1__LinuxContainerResource
 		return -1;
 	if (r->oom_score_adj < -1000 || r->oom_score_adj > 1000)
 		return vc_fail(c, "oom_score_adj", "must be -1000..1000");
-	if (!cri_valid_cpuset(r->cpuset_cpus))
+	/* swap is memory+swap (runc, CRI-O): -1 unlimited, else not below the
+	 * memory limit and only with one (kubelet 1.26 sends swap = memory, or
+	 * -1 with UnlimitedSwap) */
+	if (r->memory_swap_limit_in_bytes > 0 && r->memory_limit_in_bytes == 0)
+		return vc_fail(c, "memory_swap_limit_in_bytes", "requires memory_limit_in_bytes");
+	if (r->memory_swap_limit_in_bytes > 0 && r->memory_swap_limit_in_bytes < r->memory_limit_in_bytes)
+		return vc_fail(c, "memory_swap_limit_in_bytes", "must be -1 or not below memory_limit_in_bytes");
+	if (!cri_valid_cpuset(r->cpuset_cpus) || strlen(r->cpuset_cpus) > 1024)
 		return vc_fail(c, "cpuset_cpus", "must be a cpu list like \"0-3,5\"");
-	if (!cri_valid_cpuset(r->cpuset_mems))
+	if (!cri_valid_cpuset(r->cpuset_mems) || strlen(r->cpuset_mems) > 1024)
 		return vc_fail(c, "cpuset_mems", "must be a node list like \"0-1\"");
-	for (size_t i = 0; i < r->n_hugepage_limits; i++)
-		if (!cri_valid_hugepage_size(r->hugepage_limits[i]->page_size)) {
+	if (r->n_hugepage_limits > HUGEPAGE_LIMITS_MAX)
+		return vc_fail(c, "hugepage_limits", "at most %d", HUGEPAGE_LIMITS_MAX);
+	for (size_t i = 0; i < r->n_hugepage_limits; i++) {
+		const char *why = NULL, *field = "page_size";
+		if (!hugepage_size_ok(r->hugepage_limits[i]->page_size))
+			why = "must be a size like \"2MB\" or \"1GB\" (a power of two, in its largest whole unit)";
+		else if (r->hugepage_limits[i]->limit > INT64_MAX)
+			why = "must be at most 2^63-1", field = "limit";
+		if (why != NULL) {
 			int rc;
 			vc_push(c, "hugepage_limits", (long)i, NULL);
-			rc = vc_fail(c, "page_size", "must be a size like \"2MB\" or \"1GB\"");
+			rc = vc_fail(c, field, "%s", why);
 			vc_pop(c);
 			return rc;
 		}
+	}
+	if (r->n_unified > UNIFIED_MAX)
+		return vc_fail(c, "unified", "at most %d entries", UNIFIED_MAX);
 	for (size_t i = 0; i < r->n_unified; i++) {
 		const char *k = r->unified[i]->key, *v = r->unified[i]->value;
-		if (!cri_valid_unified_key(k))
-			return vc_fail_at(c, "unified", (long)i, k, "key must be a cgroup v2 file name like \"memory.max\"");
-		if (!vc_printable(v, 4096, true))
-			return vc_fail_at(c, "unified", (long)i, k, "value must be 0-4096 printable characters");
+		if (!unified_key_ok(k))
+			return vc_fail_at(c, "unified", (long)i, k,
+					  "key must be a cgroup v2 file name of a controller (cpu, cpuset, io, memory, pids, "
+					  "hugetlb, rdma, misc) like \"memory.high\"");
+		if (!vc_printable(v, UNIFIED_VALUE_MAX, true))
+			return vc_fail_at(c, "unified", (long)i, k, "value must be 0-%d printable characters",
+					  UNIFIED_VALUE_MAX);
 	}
 	return 0;
 }

@@ -10,13 +10,13 @@ BUILD_PKGS="gcc make pkg-config libc6-dev
  libseccomp-dev libcap-ng-dev libselinux1-dev libapparmor-dev
  libprotobuf-c-dev protobuf-c-compiler libsodium-dev libgpgme-dev
  libnghttp2-dev libcurl4-openssl-dev libjansson-dev libarchive-dev
- libsqlite3-dev libinih-dev libssl-dev zlib1g-dev"
+ libsqlite3-dev libinih-dev libssl-dev zlib1g-dev musl-tools"
 
 TEST_PKGS="clang libclang-rt-14-dev libcmocka-dev
  python3-grpcio python3-grpc-tools python3-protobuf python3-pytest
  docker-registry skopeo umoci busybox-static containernetworking-plugins
  iproute2 iptables gnupg jq zstd curl procps passwd
- protobuf-compiler libcap2-bin openssl util-linux"
+ protobuf-compiler libcap2-bin openssl util-linux runc crun"
 
 case "${1:-build}" in
 build) want="$BUILD_PKGS" ;;

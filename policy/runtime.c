@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -22,7 +23,7 @@ const char rp_default_text[] =
 	"    \"devices\": true,\n"
 	"    \"hostPathPrefixes\": [\"/\"],\n"
 	"    \"addCapabilities\": [\"ALL\"],\n"
-	"    \"runtimeHandlers\": [\"\"]\n"
+	"    \"runtimeHandlers\": [\"*\"]\n"
 	"  }\n"
 	"}\n";
 
@@ -86,6 +87,8 @@ static bool handler_ok(const char *s)
 
 	if (n > 63)
 		return false;
+	if (!strcmp(s, "*"))
+		return true;
 	for (; *s; s++)
 		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-' || *s == '.' || *s == '_'))
 			return false;
@@ -370,7 +373,7 @@ int rp_check_pod(const struct rp_policy *p, const struct rp_pod *rq, crisp_err_t
 		return deny(err, from, "hostIPC is not allowed");
 	l = LIST_RULE(&e, runtime_handlers, &from);
 	for (size_t i = 0; i < l->n && !ok; i++)
-		ok = !strcmp(l->v[i], h);
+		ok = !strcmp(l->v[i], h) || !strcmp(l->v[i], "*");
 	if (!ok) {
 		char m[160];
 		snprintf(m, sizeof m, "runtime handler \"%.63s\" is not in runtimeHandlers", h);
@@ -416,13 +419,15 @@ int rp_check_container(const struct rp_policy *p, const struct rp_container *rq,
 	for (size_t i = 0; i < rq->nadd_caps; i++) {
 		const char *c = rq->add_caps[i];
 		bool ok = false;
-		if (!strncmp(c, "CAP_", 4))
+		/* as execd reads the name (ctr_cap_from_name): any case, with
+		 * or without CAP_; the file's entries are upper case */
+		if (!strncasecmp(c, "CAP_", 4))
 			c += 4;
 		for (size_t j = 0; j < l->n && !ok; j++) {
 			const char *a = l->v[j];
 			if (!strncmp(a, "CAP_", 4))
 				a += 4;
-			ok = !strcmp(a, "ALL") || !strcmp(a, c);
+			ok = !strcmp(a, "ALL") || !strcasecmp(a, c);
 		}
 		if (!ok) {
 			char m[160];

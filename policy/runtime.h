@@ -22,7 +22,9 @@
  *     "devices":           bool   CRI devices in containers
  *     "hostPathPrefixes":  [path] host paths a mount may come from ("/" = any)
  *     "addCapabilities":   [name] capabilities a container may add ("ALL" = any)
- *     "runtimeHandlers":   [name] runtime handlers a pod may use ("" = default)
+ *     "runtimeHandlers":   [name] runtime handlers a pod may use ("" = crisp's
+ *                                own launcher, "*" = any handler crisp.conf
+ *                                configures; the embedded default is ["*"])
  *
  * The embedded default allows what Kubernetes itself allows (as CRI-O and
  * containerd do), so a cluster works on first start; a hardened node ships

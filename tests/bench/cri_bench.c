@@ -17,7 +17,7 @@
  * Then, unless BENCH_POD_ITERS is 0, RunPodSandbox/StopPodSandbox/
  * RemovePodSandbox (BENCH_POD_ITERS, default 50).  With BENCH_IMAGE (a
  * pullable image with /bin/busybox and /bin/sh) and BENCH_LOGDIR (an
- * absolute directory for the pod's CRI logs), BENCH_ITERS (default 30)
+ * absolute directory for the pod's CRI logs), BENCH_ITERS (default 50)
  * times each: PullImage cold (after RemoveImage, which answers once execd
  * has deleted the unpacked layers) and warm, ImageStatus and ListImages
  * (ten times as many), then in one pod Create/Start/Stop/RemoveContainer
@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/types.h>
 #include <dirent.h>
+#include <limits.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -767,8 +768,14 @@ static void report_memory(pid_t crispd, const char *cid)
 		} else if (is_monitor_of(pid, cid)) {
 			if ((kb = rss_kb(pid, comm, sizeof comm)) < 0)
 				continue;
-			printf("RSS %-20s pid %-7d %6ld kB (comm %s, container %.12s, parent pid %d)\n",
-			       "container monitor", (int)pid, kb, comm, cid, (int)ppid_of(pid));
+			char lp[64], exe[PATH_MAX] = "?";
+			ssize_t en;
+			snprintf(lp, sizeof lp, "/proc/%d/exe", (int)pid);
+			if ((en = readlink(lp, exe, sizeof exe - 1)) > 0)
+				exe[en] = '\0';
+			printf("RSS %-20s pid %-7d %6ld kB (%s 1 MiB; exe %s, comm %s, container %.12s, parent pid %d)\n",
+			       "container monitor", (int)pid, kb, kb < 1024 ? "under" : "NOT under",
+			       strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe, comm, cid, (int)ppid_of(pid));
 			monitors++;
 		}
 	}
@@ -997,8 +1004,16 @@ static void bench_containers(struct client *c, const char *ref, long iters, cons
 			die("ExecSync: true did not exit 0");
 		runtime__v1__exec_sync_response__free_unpacked(er, NULL);
 	}
+	/* the pairs kubelet waits on: a container up, a container gone */
+	uint64_t *up = lat_new(iters), *gone = lat_new(iters);
+	for (long i = 0; i < iters; i++) {
+		up[i] = lat[0][i] + lat[1][i];
+		gone[i] = lat[2][i] + lat[3][i];
+	}
 	for (int j = 0; j < 5; j++)
 		report(names[j], lat[j], iters, false);
+	report("Create+StartContainer", up, iters, false);
+	report("Stop+RemoveContainer", gone, iters, false);
 	if (crispd > 0)
 		report_memory(crispd, id);
 

@@ -20,7 +20,7 @@
 # marking that registry insecure in /etc/crisp (the only place besides
 # /etc/containers imaged's sandbox reads configuration from; removed at
 # exit), and no signature policy (every image accepted).  BENCH_ITERS
-# (default 30; 0 skips them) sizes the image and container benchmarks,
+# (default 50; 0 skips them) sizes the image and container benchmarks,
 # BENCH_POD_ITERS (default 50) the pod one.
 #
 # A big pull: an image of 4 layers of 50 MB of random data each (gzip -1)
@@ -163,7 +163,7 @@ cni_config_dir = $tmp/net.d
 EOF
 
 # ---- a registry of its own, with a busybox image ----
-ITERS=${BENCH_ITERS:-30}
+ITERS=${BENCH_ITERS:-50}
 image=""
 big_image=""
 big_bytes=0

@@ -5,6 +5,7 @@ with each container's monitor, its CRI log file and its exit record checked
 on the host.  Every test ends by checking that nothing of its containers is
 left: no monitor or container process, no mount, no cgroup."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -156,14 +157,17 @@ class Env:
             assert not os.path.exists(os.path.join(self.c.root, "containers", cid))
 
 
-@pytest.fixture
-def env(crisp_factory, regconf, registry, cri, tmpdir_short):
+@contextlib.contextmanager
+def running_env(crisp_factory, regconf, registry, cri, tmpdir_short, extra_conf="", cls=Env, check=None):
+    """A crispd on the test bridge with busybox pulled; at the end its pods
+    and containers are removed and nothing of them may be left (check(e):
+    what a caller verifies on top)."""
     pb, _ = cri
-    c = crisp_factory(regconf.crisp_conf())
+    c = crisp_factory(regconf.crisp_conf() + extra_conf)
     with open(os.path.join(c.cni_dir, "10-test.conflist"), "w") as f:
         f.write(CNI_BRIDGE.replace("IPAM_DIR", os.path.join(tmpdir_short, "ipam")))
     c.start()
-    e = Env(c, pb, registry, tmpdir_short)
+    e = cls(c, pb, registry, tmpdir_short)
     e.busybox = e.pull(registry.busybox())
     try:
         yield e
@@ -171,9 +175,19 @@ def env(crisp_factory, regconf, registry, cri, tmpdir_short):
         try:
             e.cleanup()
         finally:
-            e.assert_nothing_left()
-            c.stop()
-            cleanup_host(c)
+            try:
+                e.assert_nothing_left()
+                if check is not None:
+                    check(e)
+            finally:
+                c.stop()
+                cleanup_host(c)
+
+
+@pytest.fixture
+def env(crisp_factory, regconf, registry, cri, tmpdir_short):
+    with running_env(crisp_factory, regconf, registry, cri, tmpdir_short) as e:
+        yield e
 
 
 def custom_image(e):

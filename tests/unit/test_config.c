@@ -30,7 +30,12 @@ static void test_defaults(void **state)
 	assert_string_equal(c.c->cni_plugin_dirs[1], "/usr/lib/cni");
 	assert_string_equal(c.frontd_user, "crisp-frontd");
 	assert_false(c.sandbox_debug);
+	assert_int_equal(c.c->n_runtime_handlers, 0);
 	assert_int_equal(config_validate(&c, &err), 0);
+	assert_int_equal(config_parse_string(&c, "[execd]\nruntime_handlers = runc=/usr/sbin/runc, kata-2=/opt/k\n",
+					     "t.conf", &err), 0);
+	assert_int_equal(c.c->n_runtime_handlers, 2);
+	assert_string_equal(c.c->runtime_handlers[1], "kata-2=/opt/k");
 	config_free(&c);
 }
 
@@ -67,6 +72,12 @@ static void test_errors(void **state)
 	expect_error("[frontd]\nallowed_uids = 0, root\n", "'root' is not a uid");
 	expect_error("[frontd]\nuser = Root!\n", "frontd.user");
 	expect_error("[netd]\ncni_plugin_dirs = /opt/cni/bin, relative\n", "netd.cni_plugin_dirs");
+	expect_error("[execd]\nruntime_handlers = runc\n", "execd.runtime_handlers: 'runc' is not name=/absolute/path");
+	expect_error("[execd]\nruntime_handlers = runc=usr/sbin/runc\n", "execd.runtime_handlers");
+	expect_error("[execd]\nruntime_handlers = Runc=/usr/sbin/runc\n", "execd.runtime_handlers");
+	expect_error("[execd]\nruntime_handlers = -x=/usr/sbin/runc\n", "execd.runtime_handlers");
+	expect_error("[execd]\nruntime_handlers = =/usr/sbin/runc\n", "execd.runtime_handlers");
+	expect_error("[execd]\nruntime_handlers = a=/x, a=/y\n", "execd.runtime_handlers: 'a=/y'");
 	expect_error("[crisp\nroot = /x\n", "t.conf:1: syntax error");
 	/* A line longer than the parser's line buffer is an error, never split. */
 	{

@@ -39,6 +39,15 @@ static void test_default_allows_what_kubernetes_allows(void **state)
 	assert_int_equal(rp_default(&p, &err), 0);
 	assert_int_equal(rp_check_pod(&p, &pod, &err), 0);
 	assert_int_equal(rp_check_container(&p, &c, &err), 0);
+	/* any handler crisp.conf configures ("*"); execd refuses the others */
+	pod.runtime_handler = "kata";
+	assert_int_equal(rp_check_pod(&p, &pod, &err), 0);
+	rp_free(&p);
+	/* a file that names handlers allows only those */
+	const char *only = "{\"default\": {\"runtimeHandlers\": [\"\", \"runc\"]}}";
+	assert_int_equal(rp_parse(only, strlen(only), &p, &err), 0);
+	pod.runtime_handler = "runc";
+	assert_int_equal(rp_check_pod(&p, &pod, &err), 0);
 	pod.runtime_handler = "kata";
 	expect_denied(rp_check_pod(&p, &pod, &err), &err, "runtime policy (default): runtime handler \"kata\"");
 	rp_free(&p);
