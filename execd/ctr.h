@@ -155,10 +155,11 @@ uint64_t ctr_proc_start(pid_t pid);
 
 /* Start the pid 1 of a new PID namespace for a pod (joining its network
  * namespace netns_fd if >= 0, and its pinned uts/ipc under nsdir when
- * asked); dir is an empty directory it pivots into.  *pid and *start
- * (/proc stat starttime) identify it against pid reuse. */
-int pod_infra_spawn(const char *dir, int netns_fd, const char *nsdir, bool uts, bool ipc, pid_t *pid,
-		    uint64_t *start, crisp_err_t *err);
+ * asked); dir is an empty directory it pivots into; label: its SELinux
+ * process label (NULL or "": none).  *pid and *start (/proc stat
+ * starttime) identify it against pid reuse. */
+int pod_infra_spawn(const char *dir, int netns_fd, const char *nsdir, bool uts, bool ipc, const char *label,
+		    pid_t *pid, uint64_t *start, crisp_err_t *err);
 /* SIGKILL it if pid still is the process that started at start. */
 void pod_infra_kill(pid_t pid, uint64_t start);
 /* The entry of a re-executed infra process. */

@@ -39,8 +39,8 @@ static __attribute__((noreturn)) void die(int fd, const char *what)
 	_exit(1);
 }
 
-int pod_infra_spawn(const char *dir, int netns_fd, const char *nsdir, bool uts, bool ipc, pid_t *out,
-		    uint64_t *start, crisp_err_t *err)
+int pod_infra_spawn(const char *dir, int netns_fd, const char *nsdir, bool uts, bool ipc, const char *label,
+		    pid_t *out, uint64_t *start, crisp_err_t *err)
 {
 	int p[2];
 	pid_t mid;
@@ -80,6 +80,14 @@ int pod_infra_spawn(const char *dir, int netns_fd, const char *nsdir, bool uts, 
 			close(fd);
 		}
 		crisp_closefrom(3, keep, 1);
+		/* an SELinux exec label: kept by the fork below, applied at its
+		 * execve */
+		if (label != NULL && label[0] != '\0') {
+			int fd = open("/proc/thread-self/attr/exec", O_WRONLY | O_CLOEXEC);
+			if (fd < 0 || write(fd, label, strlen(label)) != (ssize_t)strlen(label))
+				die(p[1], "SELinux exec label");
+			close(fd);
+		}
 		if (unshare(CLONE_NEWPID) < 0)
 			die(p[1], "unshare the pid namespace");
 		pid_t inf = fork();

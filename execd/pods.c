@@ -583,7 +583,16 @@ static void run_finish(struct pod_op *op, int netns_fd, const char *netns_path, 
 			run_fail(op, &err, !host_net);
 			return;
 		}
-		if (pod_infra_spawn(idir, host_net ? -1 : netns_fd, nsdir, !host_net, !host_ipc, &d.infra_pid,
+		/* the infra process runs under the pod's process label, as the
+		 * pause container of other runtimes does */
+		char proc[LSM_LABEL_MAX] = "", mnt[LSM_LABEL_MAX];
+		struct lsm_selinux_opt so;
+		pod_selinux_opt(c, &so);
+		if (p->lsm.selinux && lsm_ctr_selinux(&p->lsm, op->mcs, &so, NULL, false, proc, mnt, &err) < 0) {
+			run_fail(op, &err, !host_net);
+			return;
+		}
+		if (pod_infra_spawn(idir, host_net ? -1 : netns_fd, nsdir, !host_net, !host_ipc, proc, &d.infra_pid,
 				    &d.infra_start, &err) < 0) {
 			run_fail(op, &err, !host_net);
 			return;

@@ -142,7 +142,12 @@ trap 'exit 143' TERM
 trap 'exit 129' HUP
 
 sock="$tmp/crisp.sock"
-mkdir -p "$tmp/net.d"
+mkdir -p "$tmp/net.d" "$tmp/run"
+# runroot on a tmpfs, as the embedded default /run/crisp is on a node
+# whose /run is a tmpfs (systemd's): what lives there is rebuilt at boot,
+# so its files cost no disk flush.  Unmounted by cleanup with the rest
+# below $tmp.
+mount -t tmpfs -o mode=0755,size=256m crisp-bench-run "$tmp/run"
 # A real bridge on a private subnet that routes nowhere, for the pod
 # lifecycle benchmark; removed at exit.
 bridge=crispbench0
