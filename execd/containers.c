@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "execd/containers.h"
+#include "execd/ctr_cgroup.h"
 #include "frontd/validate.h"
 #include "proto/ipc.pb-c.h"
 
@@ -123,6 +124,9 @@ void ctrs_on_status(struct ipc_chan *ch, struct ipc_msg *m, struct execd_pods *p
 		RUNTIME__V1__CONTAINER_STATUS_RESPONSE__INFO_ENTRY__INIT, *pie = &ie;
 	void *labels = NULL, *ann = NULL;
 	char logpath[8192], *info = NULL;
+	Runtime__V1__LinuxContainerResources lres = RUNTIME__V1__LINUX_CONTAINER_RESOURCES__INIT;
+	Runtime__V1__ContainerResources cres = RUNTIME__V1__CONTAINER_RESOURCES__INIT;
+	char cpus[256], mems[256];
 
 	if (w->req == NULL || cri_validate(&w->req->base, &err) < 0) {
 		if (w->req == NULL)
@@ -156,6 +160,22 @@ void ctrs_on_status(struct ipc_chan *ch, struct ipc_msg *m, struct execd_pods *p
 		st.n_mounts = cfg->n_mounts;
 		st.mounts = cfg->mounts;
 	}
+	/* resources: what the request asked, then what the cgroup holds now
+	 * (UpdateContainerResources included), while the container has one */
+	if (cfg != NULL && cfg->linux != NULL && cfg->linux->resources != NULL)
+		lres = *cfg->linux->resources;
+	if (c->state == CTR_CREATED || c->state == CTR_RUNNING) {
+		struct ctr_cg cg;
+		if (pod == NULL)
+			(void)state_pod_get(p->st, c->pod_id, &pod, &err);
+		if (pod != NULL &&
+		    ctr_cgroup_paths(pod->cgroup_parent ? pod->cgroup_parent : "", c->id, &cg, &err) == 0 &&
+		    ctr_cgroup_exists(&cg))
+			ctr_cgroup_read(&cg, &lres, cpus, mems, sizeof cpus);
+		crisp_error_clear(&err);
+	}
+	cres.linux = &lres;
+	st.resources = &cres;
 	labels = pods_kv_entries(&c->labels);
 	ann = pods_kv_entries(&c->annotations);
 	if (labels == NULL || ann == NULL) {

@@ -737,3 +737,66 @@ int ctr_cgroup_kill_all(const struct ctr_cg *cg)
 	}
 	return killed;
 }
+
+/* A whole-number file ("max" and v1's page-aligned LLONG_MAX are "no
+ * limit"): 1 and *v set, 0 for no limit, -1 unreadable. */
+static int read_limit(const char *dir, const char *file, long long *v)
+{
+	char buf[64], *end;
+
+	if (dir == NULL || read_str(dir, file, buf, sizeof buf) <= 0)
+		return -1;
+	if (!strcmp(buf, "max"))
+		return 0;
+	errno = 0;
+	long long x = strtoll(buf, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return -1;
+	if (x >= (1LL << 62) || x < 0)
+		return 0;
+	*v = x;
+	return 1;
+}
+
+void ctr_cgroup_read(const struct ctr_cg *cg, Runtime__V1__LinuxContainerResources *r, char *cpus, char *mems,
+		     size_t setsz)
+{
+	const char *cpu = find_dir(cg, "cpu"), *mem = find_dir(cg, "memory"), *cs = find_dir(cg, "cpuset");
+	long long v = 0, m = 0;
+	char buf[64];
+	int k, km;
+
+	if (cg->n <= 0)
+		return;
+	if (cs != NULL && read_str(cs, "cpuset.cpus", cpus, setsz) >= 0)
+		r->cpuset_cpus = cpus;
+	if (cs != NULL && read_str(cs, "cpuset.mems", mems, setsz) >= 0)
+		r->cpuset_mems = mems;
+	km = read_limit(mem, cg->v2 ? "memory.max" : "memory.limit_in_bytes", &m);
+	if (km >= 0)
+		r->memory_limit_in_bytes = km ? m : 0;
+	if (cg->v2) {
+		if ((k = read_limit(mem, "memory.swap.max", &v)) >= 0 && km >= 0)
+			r->memory_swap_limit_in_bytes = km == 0 ? 0 : k == 0 ? -1 : m + v;
+		if (cpu != NULL && read_limit(cpu, "cpu.weight", &v) > 0)
+			r->cpu_shares = 2 + ((v - 1) * 262142) / 9999; /* the inverse of the write */
+		if (cpu != NULL && read_str(cpu, "cpu.max", buf, sizeof buf) > 0) {
+			long long q = 0, pd = 0;
+			char qs[32];
+			if (sscanf(buf, "%31s %lld", qs, &pd) == 2) {
+				q = strcmp(qs, "max") ? strtoll(qs, NULL, 10) : 0;
+				r->cpu_quota = q > 0 ? q : 0;
+				r->cpu_period = pd;
+			}
+		}
+		return;
+	}
+	if ((k = read_limit(mem, "memory.memsw.limit_in_bytes", &v)) >= 0 && km >= 0)
+		r->memory_swap_limit_in_bytes = km == 0 ? 0 : k == 0 ? -1 : v;
+	if (read_limit(cpu, "cpu.shares", &v) > 0)
+		r->cpu_shares = v;
+	if (cpu != NULL && read_str(cpu, "cpu.cfs_quota_us", buf, sizeof buf) > 0)
+		r->cpu_quota = strtoll(buf, NULL, 10) > 0 ? strtoll(buf, NULL, 10) : 0;
+	if (read_limit(cpu, "cpu.cfs_period_us", &v) > 0)
+		r->cpu_period = v;
+}

@@ -50,6 +50,13 @@ void ctr_cgroup_remove(const struct ctr_cg *cg);
 bool ctr_cgroup_oom_killed(const struct ctr_cg *cg);
 void ctr_cgroup_stats(const struct ctr_cg *cg, struct ctr_cg_stats *s);
 
+/* The limits in force, read back from the cgroup files (ContainerStatus
+ * resources): what UpdateContainerResources changed included.  A field
+ * whose file is absent or unreadable keeps the value r had; "no limit"
+ * reads as 0 (memory+swap: -1 when only memory is limited). */
+void ctr_cgroup_read(const struct ctr_cg *cg, Runtime__V1__LinuxContainerResources *r, char *cpus, char *mems,
+		     size_t setsz);
+
 /* The parent's own cgroup in every hierarchy (a pod's cgroup_parent). */
 int ctr_cgroup_parent_paths(const char *parent, struct ctr_cg *cg, crisp_err_t *err);
 /* Every hierarchy's directory exists. */

@@ -131,6 +131,8 @@ def test_cpuset_and_swap(env):
         update(env, cid, memory_limit_in_bytes=48 * mib, memory_swap_limit_in_bytes=-1)  # UnlimitedSwap
         assert int(read(v1_file("memory", cid, "memory.limit_in_bytes"))) == 48 * mib
         assert int(read(v1_file("memory", cid, "memory.memsw.limit_in_bytes"))) == UNLIMITED
+        r = env.status(cid).resources.linux
+        assert (r.memory_limit_in_bytes, r.memory_swap_limit_in_bytes) == (48 * mib, -1), r
         update(env, cid, memory_limit_in_bytes=40 * mib)  # swap unset: none (as CRI-O)
         assert int(read(v1_file("memory", cid, "memory.memsw.limit_in_bytes"))) == 40 * mib
 
@@ -146,6 +148,16 @@ def test_cpuset_and_swap(env):
         assert read(v1_file("cpuset", cid, "cpuset.cpus")) == cpus
         assert int(read(v1_file("memory", cid, "memory.limit_in_bytes"))) == 40 * mib
         assert int(read(v1_file("memory", cid, "memory.memsw.limit_in_bytes"))) == 40 * mib
+        # ContainerStatus reports the limits in force, updates included,
+        # read back from the cgroup (what in-place resize compares)
+        update(env, cid, cpu_quota=50000, cpu_period=100000)
+        r = env.status(cid).resources.linux
+        assert (r.cpuset_cpus, r.cpuset_mems) == (cpus, "0"), r
+        assert (r.memory_limit_in_bytes, r.memory_swap_limit_in_bytes) == (40 * mib, 40 * mib), r
+        assert (r.cpu_shares, r.cpu_quota, r.cpu_period) == (256, 50000, 100000), r
+        # the free container: no limit reads as 0, the node's cpus
+        r = env.status(free).resources.linux
+        assert (r.memory_limit_in_bytes, r.cpu_quota, r.cpuset_cpus) == (0, 0, cpus), r
     finally:
         env.cleanup()
     for c in (cid, free):

@@ -196,6 +196,27 @@ static void test_v2_writes(void **state)
 	assert_string_equal(get(d, "memory.high"), "200000000");
 	assert_string_equal(get(d, "pids.max"), "100");
 	assert_string_equal(get(d, "cgroup.procs"), "");
+	/* read back for ContainerStatus: the same limits (cpu.weight is
+	 * coarser than shares: 512 comes back within a weight step) */
+	{
+		Runtime__V1__LinuxContainerResources got = RUNTIME__V1__LINUX_CONTAINER_RESOURCES__INIT;
+		char cpus[64], mems[64];
+		ctr_cgroup_read(&cg, &got, cpus, mems, sizeof cpus);
+		assert_string_equal(got.cpuset_cpus, "0-1");
+		assert_string_equal(got.cpuset_mems, "0");
+		assert_int_equal(got.memory_limit_in_bytes, 268435456);
+		assert_int_equal(got.memory_swap_limit_in_bytes, 268435456);
+		assert_int_equal(got.cpu_quota, 50000);
+		assert_int_equal(got.cpu_period, 100000);
+		assert_true(got.cpu_shares > 512 - 27 && got.cpu_shares < 512 + 27);
+		put(d, "memory.swap.max", "max");
+		put(d, "cpu.max", "max 100000");
+		ctr_cgroup_read(&cg, &got, cpus, mems, sizeof cpus);
+		assert_int_equal(got.memory_swap_limit_in_bytes, -1);
+		assert_int_equal(got.cpu_quota, 0);
+		put(d, "memory.swap.max", "0");
+		put(d, "cpu.max", "50000 100000");
+	}
 
 	/* UpdateContainerResources: swap above memory, unlimited, unset */
 	res_init(&x);
