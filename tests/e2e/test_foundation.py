@@ -158,6 +158,7 @@ def test_kill9_role_restarts(crisp, cri, role):
     assert f"{role[len('crisp-'):]}" in crisp.logtext()
 
 
+# reason: the syscall injection tool is built for x86_64 only
 @pytest.mark.skipif(platform.machine() != "x86_64", reason="syscall_inject drives x86_64 registers")
 def test_forbidden_syscall_kills_frontd(crisp):
     before = crisp.wait_roles()

@@ -81,7 +81,7 @@ def henv(request, crisp_factory, regconf, registry, cri, tmpdir_short):
 def run_probe(e, pod, name, sc, mounts):
     cid, st, lines = e.run(pod, e.busybox, STATUS, name=name, sc=sc, mounts=mounts)
     assert st.exit_code == 0, lines
-    return e.stdout_of(lines)
+    return cid, e.stdout_of(lines)
 
 
 @pytest.mark.parametrize("handler", sorted(RUNTIMES))
@@ -99,9 +99,11 @@ def test_handler_container_matches_crisp_launcher(henv, handler):
         no_new_privs=True, capabilities=pb.Capability(add_capabilities=["NET_RAW"], drop_capabilities=["CHOWN"]),
         seccomp=pb.SecurityProfile(profile_type=pb.SecurityProfile.RuntimeDefault),
         namespace_options=pb.NamespaceOption(network=pb.POD, pid=pb.CONTAINER, ipc=pb.POD))
-    ref = run_probe(e, e.pod("builtin"), "ref", sc, mounts)
+    ref_id, ref = run_probe(e, e.pod("builtin"), "ref", sc, mounts)
     hpod = e.hpod("ext", handler)
-    got = run_probe(e, hpod, "ext", sc, mounts)
+    ext_id, got = run_probe(e, hpod, "ext", sc, mounts)
+    # the runtime ran one of them, crisp's launcher the other
+    assert ext_id in e.runtime_list(handler) and ref_id not in e.runtime_list(handler)
     assert "Seccomp:\t2" in got and "NoNewPrivs:\t1" in got and "USERNS-REFUSED" in got
     assert "RO-REFUSED" in got and "DATA-OK" in got and "ext-host" in got
     assert "Uid:\t1234" in got and "Gid:\t99" in got
@@ -161,6 +163,7 @@ def test_handler_tty(henv, handler):
     assert st.exit_code == 0
     out = e.stdout_of(e.log_lines(cid))
     assert "/dev/pts/0" in out and "24 80" in out, out
+    assert cid in e.runtime_list(handler)  # the runtime made the pty, not crisp's launcher
 
 
 def test_unknown_handler_and_runtime_errors(henv):
