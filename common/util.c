@@ -55,8 +55,50 @@ static int kept(int fd, const int *keep, size_t nkeep)
 	return 0;
 }
 
+/* close_range(2) over the gaps between the kept fds: no /proc, no memory
+ * allocated (a forked child of a large process would fault in copy-on-write
+ * pages for opendir's buffer), one syscall per gap.  -1 when the kernel
+ * lacks it (before 5.9). */
+static int close_gaps(int lowfd, const int *keep, size_t nkeep)
+{
+	int sorted[64];
+	size_t n = 0;
+
+	if (nkeep > sizeof sorted / sizeof sorted[0])
+		return -1;
+	for (size_t i = 0; i < nkeep; i++) {
+		if (keep[i] < lowfd)
+			continue;
+		size_t j = n++;
+		while (j > 0 && sorted[j - 1] > keep[i]) {
+			sorted[j] = sorted[j - 1];
+			j--;
+		}
+		sorted[j] = keep[i];
+	}
+	unsigned int from = (unsigned int)lowfd;
+	for (size_t i = 0; i <= n; i++) {
+		unsigned int to = i < n ? (unsigned int)sorted[i] : 0U;
+		if (i < n && to <= from) {
+			if (to == from)
+				from = to + 1;
+			continue;
+		}
+		if (syscall(SYS_close_range, from, i < n ? to - 1 : ~0U, 0U) < 0)
+			return -1;
+		if (i < n)
+			from = to + 1;
+	}
+	return 0;
+}
+
 int crisp_closefrom(int lowfd, const int *keep, size_t nkeep)
 {
+	if (lowfd < 0)
+		lowfd = 0;
+	if (close_gaps(lowfd, keep, nkeep) == 0)
+		return 0;
+
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *e;
 	int dfd;

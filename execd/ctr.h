@@ -120,9 +120,10 @@ struct ctr_monitor_args {
 
 /*
  * Fork the monitor: it detaches (setsid, every other fd closed), makes the
- * container's stdio, launches the container, writes to *result_fd (a pipe
- * execd reads) "OK <pid> <starttime> <monitor starttime>" or
- * "ERR <errno> <message>", then executes crisp-monitor (the fd opened by
+ * container's stdio, launches the container, writes to *result_fd (a
+ * socket execd reads) "OK <pid> <starttime> <monitor starttime>\n" or
+ * "ERR <errno> <message>" (then exits), waits until execd closes
+ * *result_fd (at most 5 s), then executes crisp-monitor (the fd opened by
  * ctr_monitor_exe_open; without one, /proc/self/exe CTR_MONITOR_ARG ...)
  * as a fresh monitor that holds nothing of execd.  Returns the monitor's
  * pid.

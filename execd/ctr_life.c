@@ -71,25 +71,6 @@ int ctr_run_dir(struct execd *x, const char *id, const char *leaf, char *out, si
 	return r < 0 || (size_t)r >= n ? -1 : 0;
 }
 
-static int write_atomic(const char *path, const void *data, size_t len)
-{
-	char tmp[PATH_MAX];
-	int fd;
-
-	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
-		return -1;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return -1;
-	if (crisp_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
-		close(fd);
-		unlink(tmp);
-		return -1;
-	}
-	close(fd);
-	return rename(tmp, path);
-}
-
 static void *read_small(const char *path, size_t max, size_t *len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -113,32 +94,45 @@ static void *read_small(const char *path, size_t max, size_t *len)
 	return buf;
 }
 
+/* The record of the image a container runs: in its state row; a container
+ * created before the row kept it has it in <root>/containers/<id>/image.pb. */
 Cipc__ImageResolved *ctr_image_load(struct execd *x, const char *id)
 {
 	char path[PATH_MAX];
-	size_t len;
-	void *buf;
+	crisp_err_t err = CRISP_ERR_INIT;
+	size_t len = 0;
+	void *buf = NULL;
 	Cipc__ImageResolved *img;
+	int r = state_ctr_image_rec(x->pods.st, id, &buf, &len, &err);
 
-	if (ctr_root_dir(x, id, "image.pb", path, sizeof path) < 0 || (buf = read_small(path, 1 << 20, &len)) == NULL)
+	if (r < 0)
+		return NULL;
+	if (r == 0 &&
+	    (ctr_root_dir(x, id, "image.pb", path, sizeof path) < 0 || (buf = read_small(path, 1 << 20, &len)) == NULL))
 		return NULL;
 	img = cipc__image_resolved__unpack(NULL, len, buf);
 	free(buf);
 	return img;
 }
 
+/* The cgroup parent is the pod's (a container row always has its pod's);
+ * the file is what containers created before kept, for a row that is gone. */
 int ctr_cgroups(struct execd *x, const char *id, struct ctr_cg *cg, crisp_err_t *err)
 {
-	char path[PATH_MAX];
-	size_t len = 0;
-	char *parent;
+	char path[PATH_MAX], parent[4096];
+	int r = state_ctr_cgroup_parent(x->pods.st, id, parent, sizeof parent, err);
 
-	if (ctr_root_dir(x, id, "cgroup_parent", path, sizeof path) < 0)
-		return crisp_error(err, CRISP_INTERNAL, 0, "path too long");
-	parent = read_small(path, 4096, &len);
-	int r = ctr_cgroup_paths(parent ? parent : "", id, cg, err);
-	free(parent);
-	return r;
+	if (r < 0)
+		return -1;
+	if (r == 0) {
+		size_t len = 0;
+		char *p = NULL;
+		if (ctr_root_dir(x, id, "cgroup_parent", path, sizeof path) == 0)
+			p = read_small(path, sizeof parent - 1, &len);
+		crisp_strlcpy(parent, p ? p : "", sizeof parent);
+		free(p);
+	}
+	return ctr_cgroup_paths(parent, id, cg, err);
 }
 
 /* ---- processes ---- */
@@ -582,17 +576,12 @@ static void on_resolved(struct ipc_chan *ich, struct ipc_msg *ans, const crisp_e
 	if ((buf = malloc(len + 1)) == NULL)
 		goto oom;
 	protobuf_c_message_pack(&img->base, buf);
-	if (ctr_root_dir(x, op->id, NULL, path, sizeof path) < 0 || crisp_mkdir_p(path, 0700, 0, 0) < 0 ||
-	    ctr_root_dir(x, op->id, "image.pb", path, sizeof path) < 0 || write_atomic(path, buf, len) < 0) {
-		crisp_error(&err, CRISP_INTERNAL, errno, "container record");
+	if (ctr_root_dir(x, op->id, NULL, path, sizeof path) < 0 || crisp_mkdir_p(path, 0700, 0, 0) < 0) {
+		crisp_error(&err, CRISP_INTERNAL, errno, "container directory");
 		goto fail;
 	}
 	const char *cgp = op->pod->cgroup_parent ? op->pod->cgroup_parent : "";
-	if (ctr_root_dir(x, op->id, "cgroup_parent", path, sizeof path) < 0 || write_atomic(path, cgp, strlen(cgp)) < 0) {
-		crisp_error(&err, CRISP_INTERNAL, errno, "container record");
-		goto fail;
-	}
-	if (state_ctr_set_image(x->pods.st, op->id, img->image_id, &err) < 0)
+	if (state_ctr_set_image(x->pods.st, op->id, img->image_id, buf, len, &err) < 0)
 		goto fail;
 	if (layers_hold(x, op->id, (const char *const *)img->chain_ids, img->n_chain_ids, &err) < 0 ||
 	    mount_rootfs(x, op->id, img, op->pod, cfg, &err) < 0)
@@ -814,7 +803,6 @@ static void start_done(struct start_op *op)
 	unsigned long long ps = 0, ms = 0;
 
 	loop_del(xloop(x), op->fd);
-	close(op->fd);
 	op->buf[op->len] = '\0';
 	memset(&d, 0, sizeof d);
 	if (sscanf(op->buf, "OK %d %llu %llu", &pid, &ps, &ms) == 3 && pid > 0) {
@@ -851,8 +839,18 @@ static void start_done(struct start_op *op)
 		log_warn("%s", err.msg);
 		ctr_answer_error(op->ch, op->reqid, &err);
 	}
+	/* Closed only now: the monitor executes its own binary once it sees
+	 * this end closed (ctr_monitor.c), after the answer went out. */
+	close(op->fd);
 	ipc_chan_unref(op->ch);
 	free(op);
+}
+
+/* The monitor's report is whole: "OK ...\n" once its line is, an error
+ * ("ERR ...") at EOF (the monitor exits after writing it). */
+static bool start_result_whole(const struct start_op *op)
+{
+	return op->len >= 3 && memcmp(op->buf, "OK ", 3) == 0 && memchr(op->buf, '\n', op->len) != NULL;
 }
 
 static void on_start_result(struct loop *l, int fd, uint32_t ev, void *arg)
@@ -867,8 +865,8 @@ static void on_start_result(struct loop *l, int fd, uint32_t ev, void *arg)
 		return;
 	if (n > 0) {
 		op->len += (size_t)n;
-		if (op->len < sizeof op->buf - 1)
-			return; /* until EOF: the monitor closes it or re-executes */
+		if (!start_result_whole(op) && op->len < sizeof op->buf - 1)
+			return;
 	}
 	start_done(op);
 }
@@ -988,7 +986,8 @@ void ctrs_on_start(struct ipc_chan *ch, struct ipc_msg *m, struct execd *x)
 		/* cannot wait asynchronously: wait here (bounded by launch's timeouts) */
 		op->len = 0;
 		ssize_t n;
-		while ((n = read(op->fd, op->buf + op->len, sizeof op->buf - 1 - op->len)) > 0)
+		while (!start_result_whole(op) && op->len < sizeof op->buf - 1 &&
+		       (n = read(op->fd, op->buf + op->len, sizeof op->buf - 1 - op->len)) > 0)
 			op->len += (size_t)n;
 		loop_add(xloop(x), op->fd, EPOLLIN, on_start_result, op); /* harmless if it fails */
 		start_done(op);
@@ -1344,6 +1343,51 @@ static void adopt(struct execd *x, const char *id)
 	state_ctr_free(c);
 }
 
+/* The layers every container holds, from its row (the durable record). */
+static void reconcile_layers(struct execd *x)
+{
+	crisp_err_t err = CRISP_ERR_INIT;
+	struct state_ctr **v = NULL;
+	size_t nv = 0, n = 0;
+	struct layers_holder *h = NULL;
+	Cipc__ImageResolved **imgs = NULL;
+
+	if (state_ctr_list(x->pods.st, NULL, &v, &nv, &err) < 0) {
+		/* without the record, deleting nothing is the safe side */
+		log_error("layers: cannot list the containers, holds left as they are: %s", err.msg);
+		return;
+	}
+	h = calloc(nv + 1, sizeof *h);
+	imgs = calloc(nv + 1, sizeof *imgs);
+	if (h == NULL || imgs == NULL) {
+		log_error("layers: out of memory, holds left as they are");
+		goto out;
+	}
+	for (size_t i = 0; i < nv; i++) {
+		Cipc__ImageResolved *img = ctr_image_load(x, v[i]->id);
+		if (img == NULL || img->n_chain_ids == 0) {
+			if (img)
+				cipc__image_resolved__free_unpacked(img, NULL);
+			/* Unreadable: its hold, if any, is kept (see below). */
+			h[n++] = (struct layers_holder){ .holder = v[i]->id };
+			continue;
+		}
+		imgs[i] = img;
+		h[n++] = (struct layers_holder){ .holder = v[i]->id,
+						 .chain_ids = (const char *const *)img->chain_ids,
+						 .n = img->n_chain_ids };
+	}
+	if (layers_reconcile(x, h, n, &err) < 0)
+		log_error("layers: %s", err.msg);
+out:
+	for (size_t i = 0; imgs && i < nv; i++)
+		if (imgs[i])
+			cipc__image_resolved__free_unpacked(imgs[i], NULL);
+	free(imgs);
+	free(h);
+	state_ctr_list_free(v, nv);
+}
+
 static void recover(struct execd *x)
 {
 	crisp_err_t err = CRISP_ERR_INIT;
@@ -1406,6 +1450,7 @@ static void recover(struct execd *x)
 			adopt(x, v[i]->id);
 		state_ctr_list_free(v, nv);
 	}
+	reconcile_layers(x);
 }
 
 int ctrs_init(struct execd *x, crisp_err_t *err)

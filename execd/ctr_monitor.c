@@ -5,7 +5,9 @@
  * execd's session and closes every fd but the few the launch needs; it
  * makes the container's stdio (a pty, or pipes), opens the CRI log, binds
  * its control socket, launches the container (so it is its parent and
- * reaps it), reports the pid to execd through a pipe, and executes
+ * reaps it), reports the pid to execd through a socket ("OK <pid> <start
+ * times>\n", or "ERR <errno> <why>" and exit), waits until execd closes its
+ * end (it recorded the start and answered: see the exec's cost below), and executes
  * crisp-monitor (monitor/, a small static binary beside crisp-execd,
  * opened once at execd's start and executed by fd) so that nothing of
  * execd's memory (channel keys, the state database's pages) stays in a
@@ -50,6 +52,7 @@
 
 #define MAX_CLIENTS 16
 #define DRAIN_MS 2000
+#define START_ACK_MS 5000 /* the most the exec waits for execd's acknowledgement */
 
 uint64_t ctr_proc_start(pid_t pid)
 {
@@ -219,8 +222,10 @@ pid_t ctr_monitor_spawn(const struct ctr_monitor_args *a, int *result_fd, crisp_
 	int rp[2];
 	pid_t pid;
 
-	if (pipe2(rp, O_CLOEXEC) < 0)
-		return crisp_error(err, CRISP_INTERNAL, errno, "pipe");
+	/* A socket, not a pipe: execd answers "OK" by closing its end (see
+	 * below). */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, rp) < 0)
+		return crisp_error(err, CRISP_INTERNAL, errno, "socketpair");
 	pid = fork();
 	if (pid < 0) {
 		close(rp[0]);
@@ -350,7 +355,23 @@ pid_t ctr_monitor_spawn(const struct ctr_monitor_args *a, int *result_fd, crisp_
 			(void)renameat(dfd, "started.tmp", dfd, "started");
 		close(pf);
 	}
-	(void)!write(rfd, msg, (size_t)n);
+	/* The line ends the answer: execd acts on it without waiting for EOF
+	 * (which would follow only once this process ran on to its exec). */
+	msg[n++] = '\n';
+	/* Then wait until execd has recorded the start and answered (it
+	 * closes its end; EOF also if execd died).  The exec below tears down
+	 * this process's copy of execd's memory (milliseconds on a small VM);
+	 * the wakeup of execd is a "sync" one that puts it on this CPU, where
+	 * that teardown would delay its answer.  The container runs already;
+	 * only the start of log draining waits (its pipes buffer meanwhile). */
+	if (crisp_write_all(rfd, msg, (size_t)n) == 0) {
+		struct pollfd pfd = { .fd = rfd, .events = POLLIN };
+		char c;
+		(void)shutdown(rfd, SHUT_WR);
+		while (poll(&pfd, 1, START_ACK_MS) < 0 && errno == EINTR)
+			;
+		(void)!read(rfd, &c, 1);
+	}
 	close(rfd);
 
 	/* ---- a fresh image: nothing of execd's memory stays ---- */

@@ -247,7 +247,9 @@ static int holds_write(struct execd_layers *ls, const struct hold *h, crisp_err_
 		free(buf);
 		return crisp_error(err, CRISP_INTERNAL, errno, "layers: hold file for %s", h->holder);
 	}
-	if (crisp_write_all(fd, buf, len) < 0 || fsync(fd) < 0) {
+	/* Not flushed: the state database is the durable record of what each
+	 * container holds (layers_reconcile at start). */
+	if (crisp_write_all(fd, buf, len) < 0) {
 		int e = errno;
 		close(fd);
 		free(buf);
@@ -256,7 +258,7 @@ static int holds_write(struct execd_layers *ls, const struct hold *h, crisp_err_
 	}
 	close(fd);
 	free(buf);
-	if (renameat(ls->holdfd, tmp, ls->holdfd, h->holder) < 0 || fsync_dir(ls->holdfd) < 0) {
+	if (renameat(ls->holdfd, tmp, ls->holdfd, h->holder) < 0) {
 		int e = errno;
 		unlinkat(ls->holdfd, tmp, 0);
 		return crisp_error(err, CRISP_INTERNAL, e, "layers: commit hold file for %s", h->holder);
@@ -330,8 +332,6 @@ int layers_unhold(struct execd *x, const char *holder, crisp_err_t *err)
 		return 0;
 	if (unlinkat(ls->holdfd, holder, 0) < 0 && errno != ENOENT)
 		return crisp_error(err, CRISP_INTERNAL, errno, "layers: drop hold file of %s", holder);
-	if (fsync_dir(ls->holdfd) < 0)
-		return crisp_error(err, CRISP_INTERNAL, errno, "layers: fsync %s", HOLDS_DIR);
 	h = *slot;
 	*slot = h->next;
 	for (size_t i = 0; i < h->n; i++) {
@@ -925,7 +925,16 @@ static void recover(struct execd_layers *ls)
 	} else if (fd >= 0) {
 		close(fd);
 	}
-	/* Released layers nobody holds. */
+}
+
+/* Released layers nobody holds (at start, once holds are reconciled). */
+static void gc_released(struct execd_layers *ls)
+{
+	crisp_err_t err = CRISP_ERR_INIT;
+	struct dirent *e;
+	DIR *d;
+	int fd;
+
 	fd = openat(ls->relfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd >= 0 && (d = fdopendir(fd))) {
 		char chain[DIGEST_SIZE];
@@ -944,6 +953,53 @@ static void recover(struct execd_layers *ls)
 	} else if (fd >= 0) {
 		close(fd);
 	}
+}
+
+static bool same_hold(const struct hold *h, const struct layers_holder *w)
+{
+	if (h == NULL || h->n != w->n)
+		return false;
+	for (size_t i = 0; i < w->n; i++)
+		if (strcmp(h->ids[i], w->chain_ids[i]) != 0)
+			return false;
+	return true;
+}
+
+int layers_reconcile(struct execd *x, const struct layers_holder *w, size_t n, crisp_err_t *err)
+{
+	struct execd_layers *ls = x->layers;
+
+	if (!ls)
+		return crisp_error(err, CRISP_UNAVAILABLE, 0, "layers: not initialised");
+	/* holders the record lists: held as it says */
+	for (size_t i = 0; i < n; i++) {
+		crisp_err_t e2 = CRISP_ERR_INIT;
+		/* n == 0: its record is unreadable; it keeps what it holds */
+		if (w[i].n == 0 || !valid_holder(w[i].holder) || same_hold(*hold_slot(ls, w[i].holder), &w[i]))
+			continue;
+		if (layers_hold(x, w[i].holder, w[i].chain_ids, w[i].n, &e2) < 0)
+			log_warn("layers: %s cannot hold its layers again: %s", w[i].holder, e2.msg);
+		else
+			log_info("layers: hold of %s restored from its record", w[i].holder);
+	}
+	/* the others: gone (their record is the authority) */
+	for (struct hold *h = ls->holds, *next; h; h = next) {
+		bool listed = false;
+		next = h->next;
+		for (size_t i = 0; i < n && !listed; i++)
+			listed = strcmp(w[i].holder, h->holder) == 0;
+		if (!listed) {
+			crisp_err_t e2 = CRISP_ERR_INIT;
+			char holder[LAYERS_HOLDER_MAX + 1];
+			crisp_strlcpy(holder, h->holder, sizeof holder);
+			if (layers_unhold(x, holder, &e2) < 0)
+				log_warn("layers: %s", e2.msg);
+			else
+				log_info("layers: dropped the hold of %s (no such container)", holder);
+		}
+	}
+	gc_released(ls);
+	return 0;
 }
 
 int layers_init(struct execd *x, crisp_err_t *err)

@@ -22,9 +22,12 @@
  *                          one per line, written atomically (tmp+rename)
  *
  * A directory <chain hex> exists only after its tree was fsync'd and
- * renamed into place; holds and release markers are fsync'd before the
- * call returns.  So every state survives a kill -9 of execd, and the
- * next start deletes the released layers nobody holds.
+ * renamed into place; release markers are fsync'd before the call
+ * returns.  Hold files are written atomically but not flushed: the
+ * durable record of what a container holds is its row in the state
+ * database, and layers_reconcile() restores the holds from it at start
+ * (an OS crash may leave a hold file missing or stale; a kill -9 of execd
+ * never does).  Released layers nobody holds are deleted only then.
  *
  * Unpacking runs in a forked child of execd that keeps only the
  * capabilities extraction needs (CHOWN, DAC_OVERRIDE, FOWNER, FSETID,
@@ -39,8 +42,9 @@
  * Containers: CreateContainer asks imaged (IMAGE_RESOLVE) for the chain
  * ids, then layers_hold(x, ctr_id, chain_ids, n) and layers_lowerdir() for
  * the overlay; RemoveContainer calls layers_unhold(x, ctr_id) (and
- * IMAGE_UNPIN).  At start, holds are already loaded from disk: a
- * container that no longer exists must be unheld by its module.
+ * IMAGE_UNPIN).  At start, holds are loaded from disk; once the
+ * containers are recovered, layers_reconcile() makes them what the
+ * containers' records say.
  *
  * All functions run on execd's event loop thread.  chain ids are
  * "sha256:<64 lowercase hex>"; a holder is 1..128 bytes of
@@ -91,6 +95,23 @@ int layers_hold(struct execd *x, const char *holder, const char *const *chain_id
  * Layers that imaged released and that nobody holds any more are deleted.
  */
 int layers_unhold(struct execd *x, const char *holder, crisp_err_t *err);
+
+/*
+ * At start, once the holders' own durable record was read (execd: every
+ * container row with its image's chain ids), make the holds match it:
+ * each listed holder holds its chain ids (rewritten only when its hold
+ * file is missing or differs; a layer that is gone is logged), holders not
+ * listed are unheld (one listed with n == 0, whose record could not be
+ * read, keeps what it holds), and then layers imaged released that nobody holds
+ * are deleted (not before: a hold file an OS crash lost must not let a
+ * layer in use go).
+ */
+struct layers_holder {
+	const char *holder;
+	const char *const *chain_ids;
+	size_t n;
+};
+int layers_reconcile(struct execd *x, const struct layers_holder *h, size_t n, crisp_err_t *err);
 
 /* True when chain_id is committed (present on disk). */
 bool layers_present(struct execd *x, const char *chain_id);

@@ -68,6 +68,7 @@ static const char schema[] =
 	" pid INTEGER NOT NULL DEFAULT 0, pid_start INTEGER NOT NULL DEFAULT 0,"
 	" monitor_pid INTEGER NOT NULL DEFAULT 0, monitor_start INTEGER NOT NULL DEFAULT 0,"
 	" labels TEXT NOT NULL, annotations TEXT NOT NULL, config BLOB,"
+	" image_rec BLOB,"
 	" UNIQUE (pod_id, name, attempt));"
 	"CREATE INDEX IF NOT EXISTS containers_pod ON containers(pod_id);"
 	"PRAGMA user_version = 1;";
@@ -124,6 +125,24 @@ static int begin(struct state *st, crisp_err_t *err)
 {
 	st->npend = 0;
 	return exec_sql(st, "BEGIN IMMEDIATE", err);
+}
+
+/*
+ * Durability per transaction.  Every transaction whose result a client is
+ * told (create committed, started, stopped, removed...) is flushed before
+ * COMMIT returns (synchronous=FULL).  The steps in between, which no client
+ * waits on and which recovery undoes or redoes anyway (the image a
+ * CREATING container resolved to, the STARTING mark), commit with
+ * synchronous=NORMAL: in WAL mode such a commit is written to the WAL (so a
+ * kill -9 of execd loses nothing) and ordered before every later commit,
+ * but reaches the disk only with the next flushed one.  An OS crash can
+ * lose it; it then loses the container's processes and mounts as well, and
+ * the row is as it was before that step.
+ */
+static void durable(struct state *st, bool flush)
+{
+	(void)sqlite3_exec(st->db, flush ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL", NULL, NULL,
+			   NULL);
 }
 
 static void rollback(struct state *st)
@@ -408,6 +427,26 @@ static int mkdirs(const char *root, char *dir, size_t dirsz, crisp_err_t *err)
 	return 0;
 }
 
+/* ALTER TABLE ADD COLUMN unless the table has it (names are literals). */
+static int add_column(struct state *st, const char *table, const char *col, const char *decl, crisp_err_t *err)
+{
+	char sql[256];
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	snprintf(sql, sizeof sql, "SELECT 1 FROM pragma_table_info('%s') WHERE name = '%s'", table, col);
+	if (prep(st, sql, &s, err) < 0)
+		return -1;
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc != SQLITE_DONE)
+		return sql_err(st, err, rc, "table info");
+	snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s %s", table, col, decl);
+	return exec_sql(st, sql, err);
+}
+
 int state_open(const char *root, size_t events_cap, struct state **out, crisp_err_t *err)
 {
 	char dir[PATH_MAX];
@@ -484,13 +523,10 @@ int state_open(const char *root, size_t events_cap, struct state **out, crisp_er
 	sqlite3_finalize(s);
 	if (exec_sql(st, schema, err) < 0)
 		goto fail;
-	/* Databases made before pods had an SELinux level get the column. */
-	if (prep(st, "SELECT 1 FROM pragma_table_info('pods') WHERE name = 'mcs_level'", &s, err) < 0)
-		goto fail;
-	rc = sqlite3_step(s);
-	sqlite3_finalize(s);
-	if (rc == SQLITE_DONE &&
-	    exec_sql(st, "ALTER TABLE pods ADD COLUMN mcs_level TEXT NOT NULL DEFAULT ''", err) < 0)
+	/* Databases made before pods had an SELinux level, or containers their
+	 * image record in the row, get the column. */
+	if (add_column(st, "pods", "mcs_level", "TEXT NOT NULL DEFAULT ''", err) < 0 ||
+	    add_column(st, "containers", "image_rec", "BLOB", err) < 0)
 		goto fail;
 	*out = st;
 	return 0;
@@ -1231,7 +1267,14 @@ int state_container_transition(struct state *st, const char *idarg, enum ctr_eve
 	}
 	if (pend_event(st, r->evtype, at, id, pod, err) < 0)
 		goto fail;
-	if (commit(st, err) < 0)
+	/* STARTING is answered to nobody: STARTED (or START_FAILED) follows */
+	bool relaxed = ev == CTR_EV_START && r->effect == STATE_EFF_SET;
+	if (relaxed)
+		durable(st, false);
+	int rc = commit(st, err);
+	if (relaxed)
+		durable(st, true);
+	if (rc < 0)
 		return -1;
 	return r->action;
 fail:
@@ -1250,24 +1293,79 @@ int state_ctr_abort(struct state *st, const char *id, crisp_err_t *err)
 	return state_container_transition(st, id, CTR_EV_ABORT, NULL, err) < 0 ? -1 : 0;
 }
 
-/* The image a container runs, once imaged resolved it (CREATING only). */
-int state_ctr_set_image(struct state *st, const char *id, const char *image_id, crisp_err_t *err)
+/* The image a container runs, once imaged resolved it (CREATING only):
+ * flushed with the COMMIT that ends the create. */
+int state_ctr_set_image(struct state *st, const char *id, const char *image_id, const void *rec, size_t rec_len,
+			crisp_err_t *err)
 {
 	sqlite3_stmt *s = NULL;
 	int rc;
 
-	if (prep(st, "UPDATE containers SET image_id = ?1 WHERE id = ?2 AND state = ?3", &s, err) < 0)
+	if (prep(st, "UPDATE containers SET image_id = ?1, image_rec = ?4 WHERE id = ?2 AND state = ?3", &s, err) < 0)
 		return -1;
 	sqlite3_bind_text(s, 1, image_id ? image_id : "", -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(s, 2, id, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int(s, 3, CTR_CREATING);
+	if (rec != NULL)
+		sqlite3_bind_blob(s, 4, rec, (int)rec_len, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(s, 4);
+	durable(st, false);
 	rc = sqlite3_step(s);
+	durable(st, true);
 	sqlite3_finalize(s);
 	if (rc != SQLITE_DONE)
 		return sql_err(st, err, rc, "set image");
 	if (sqlite3_changes(st->db) != 1)
 		return crisp_error(err, CRISP_NOT_FOUND, 0, "container %s is not being created", id);
 	return 0;
+}
+
+int state_ctr_image_rec(struct state *st, const char *id, void **rec, size_t *len, crisp_err_t *err)
+{
+	sqlite3_stmt *s = NULL;
+	bool oom = false;
+	int rc;
+
+	*rec = NULL;
+	*len = 0;
+	if (prep(st, "SELECT image_rec FROM containers WHERE id = ?1", &s, err) < 0)
+		return -1;
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) == SQLITE_BLOB)
+		*rec = col_blob(s, 0, len, &oom);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sql_err(st, err, rc, "image record");
+	if (oom)
+		return crisp_error(err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "state: image record");
+	return *rec != NULL ? 1 : 0;
+}
+
+int state_ctr_cgroup_parent(struct state *st, const char *id, char *out, size_t n, crisp_err_t *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, found = 0;
+
+	if (prep(st, "SELECT p.cgroup_parent FROM containers c JOIN pods p ON p.id = c.pod_id WHERE c.id = ?1", &s,
+		 err) < 0)
+		return -1;
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		const char *v = (const char *)sqlite3_column_text(s, 0);
+		if (strlen(v ? v : "") >= n) {
+			sqlite3_finalize(s);
+			return crisp_error(err, CRISP_INTERNAL, ENAMETOOLONG, "state: cgroup parent");
+		}
+		crisp_strlcpy(out, v ? v : "", n);
+		found = 1;
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sql_err(st, err, rc, "cgroup parent");
+	return found;
 }
 
 static const char ctr_cols[] =

@@ -353,8 +353,18 @@ int state_ctr_reserve(struct state *st, const struct state_ctr_spec *spec,
 int state_ctr_commit(struct state *st, const char *id, const struct ctr_event_data *d,
 	crisp_err_t *err);
 int state_ctr_abort(struct state *st, const char *id, crisp_err_t *err);
-/* Record the resolved image id of a container in CREATING. */
-int state_ctr_set_image(struct state *st, const char *id, const char *image_id, crisp_err_t *err);
+/* Record the resolved image of a container in CREATING: its id and the
+ * record execd keeps of it (Cipc.ImageResolved, packed; NULL: none).  Not
+ * flushed by itself: the create's final commit flushes it. */
+int state_ctr_set_image(struct state *st, const char *id, const char *image_id, const void *rec, size_t rec_len,
+			crisp_err_t *err);
+/* The image record of a container (malloc'd into *rec): 1, or 0 when the
+ * row has none (no such container, or made before records were kept in
+ * the row), -1 on error. */
+int state_ctr_image_rec(struct state *st, const char *id, void **rec, size_t *len, crisp_err_t *err);
+/* The cgroup parent of a container's pod: 1, 0 when there is no such
+ * container, -1 on error. */
+int state_ctr_cgroup_parent(struct state *st, const char *id, char *out, size_t n, crisp_err_t *err);
 /* Returns enum ctr_action (>= 0), or -1 with the error for the CRI client. */
 int state_container_transition(struct state *st, const char *id, enum ctr_event ev,
 	const struct ctr_event_data *d, crisp_err_t *err);

@@ -58,7 +58,9 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void reopen(struct fx *f)
+/* A restart of execd: init, then the containers' record (want) is
+ * reconciled, as ctr_life.c's recovery does. */
+static void reopen_with(struct fx *f, const struct layers_holder *want, size_t n)
 {
 	crisp_err_t err = CRISP_ERR_INIT;
 
@@ -66,6 +68,8 @@ static void reopen(struct fx *f)
 	assert_null(f->x.layers);
 	if (layers_init(&f->x, &err) < 0)
 		fail_msg("init: %s", err.msg);
+	if (layers_reconcile(&f->x, want, n, &err) < 0)
+		fail_msg("reconcile: %s", err.msg);
 }
 
 static void mk(struct fx *f, const char *rel)
@@ -166,7 +170,10 @@ static void test_holds_and_release(void **state)
 		touch(f, r);
 	}
 	/* holds survive a restart; recovery deletes nothing held */
-	reopen(f);
+	{
+		const struct layers_holder want[] = { { "ctr1", ab, 2 }, { "ctr2", a, 1 } };
+		reopen_with(f, want, 2);
+	}
 	assert_true(layers_present(&f->x, A) && layers_present(&f->x, B));
 	/* ctr1 goes: B is released and unheld -> deleted; A still held by ctr2 */
 	assert_int_equal(layers_unhold(&f->x, "ctr1", &err), 0);
@@ -233,7 +240,11 @@ static void test_recovery(void **state)
 	snprintf(r, sizeof r, ".released/%s", C + 7);
 	touch(f, r);
 
-	reopen(f);
+	{
+		const char *b[] = { B };
+		const struct layers_holder want[] = { { "ctr", b, 1 } };
+		reopen_with(f, want, 1);
+	}
 	assert_false(there(f, ".tmp-0123456789abcdef0123456789abcdef"));
 	assert_false(layers_present(&f->x, A));
 	assert_true(layers_present(&f->x, B));
@@ -248,6 +259,59 @@ static void test_recovery(void **state)
 	}
 }
 
+/* Hold files are not flushed: after an OS crash one may be missing or
+ * stale.  The containers' record wins: a lost hold comes back before any
+ * released layer is deleted, a stale one is rewritten, a hold of a
+ * container that is gone is dropped, one whose record is unreadable
+ * (n == 0) is kept. */
+static void test_reconcile(void **state)
+{
+	struct fx *f = *state;
+	crisp_err_t err = CRISP_ERR_INIT;
+	const char *a[] = { A }, *b[] = { B }, *c[] = { C };
+	char r[128], p[512];
+
+	mk(f, A + 7);
+	mk(f, B + 7);
+	mk(f, C + 7);
+	assert_int_equal(layers_hold(&f->x, "lost", a, 1, &err), 0);
+	assert_int_equal(layers_hold(&f->x, "stale", a, 1, &err), 0);
+	assert_int_equal(layers_hold(&f->x, "gone", c, 1, &err), 0);
+	assert_int_equal(layers_hold(&f->x, "unreadable", c, 1, &err), 0);
+	/* every layer released by imaged */
+	snprintf(r, sizeof r, ".released/%s", A + 7);
+	touch(f, r);
+	snprintf(r, sizeof r, ".released/%s", B + 7);
+	touch(f, r);
+	snprintf(r, sizeof r, ".released/%s", C + 7);
+	touch(f, r);
+	/* the crash: "lost"'s hold file is gone */
+	snprintf(p, sizeof p, "%s/.holds/lost", f->path);
+	assert_int_equal(unlink(p), 0);
+	{
+		/* the record: lost holds A, stale now holds B, gone is not there */
+		const struct layers_holder want[] = { { "lost", a, 1 }, { "stale", b, 1 }, { "unreadable", NULL, 0 } };
+		layers_close(&f->x);
+		assert_int_equal(layers_init(&f->x, &err), 0);
+		/* before the reconcile nothing released was deleted */
+		assert_true(layers_present(&f->x, A) && layers_present(&f->x, B) && layers_present(&f->x, C));
+		assert_int_equal(layers_reconcile(&f->x, want, 3, &err), 0);
+	}
+	assert_true(there(f, ".holds/lost"));
+	assert_true(layers_present(&f->x, A));
+	assert_true(layers_present(&f->x, B));
+	assert_false(there(f, ".holds/gone"));
+	assert_true(there(f, ".holds/unreadable"));
+	assert_true(layers_present(&f->x, C));
+	/* what each now holds is what the record says */
+	assert_int_equal(layers_unhold(&f->x, "lost", &err), 0);
+	assert_false(layers_present(&f->x, A));
+	assert_int_equal(layers_unhold(&f->x, "stale", &err), 0);
+	assert_false(layers_present(&f->x, B));
+	assert_int_equal(layers_unhold(&f->x, "unreadable", &err), 0);
+	assert_false(layers_present(&f->x, C));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -255,6 +319,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_holds_and_release, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rehold_replaces, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recovery, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reconcile, setup, teardown),
 	};
 
 	if (geteuid() != 0) {

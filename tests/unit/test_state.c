@@ -666,18 +666,39 @@ static void test_ctr_set_image(void **ctx)
 
 	ready_pod(fx->st, "p", NULL, 0, pod);
 	assert_int_equal(mkctr(fx->st, pod, "a", 0, NULL, 0, c, &err), 0);
-	assert_int_equal(state_ctr_set_image(fx->st, c, "sha256:feed", &err), 0);
+	void *rec = NULL;
+	size_t len = 0;
+	char pg[64];
+
+	/* no record yet */
+	assert_int_equal(state_ctr_image_rec(fx->st, c, &rec, &len, &err), 0);
+	assert_null(rec);
+	assert_int_equal(state_ctr_set_image(fx->st, c, "sha256:feed", "\x0a\x03" "abc", 5, &err), 0);
 	assert_int_equal(state_ctr_commit(fx->st, c, NULL, &err), 0);
 	assert_int_equal(state_ctr_get(fx->st, c, &r, &err), 0);
 	assert_string_equal(r->image_id, "sha256:feed");
 	assert_string_equal(r->image_ref, "busybox:latest");
 	state_ctr_free(r);
+	assert_int_equal(state_ctr_image_rec(fx->st, c, &rec, &len, &err), 1);
+	assert_int_equal(len, 5);
+	assert_memory_equal(rec, "\x0a\x03" "abc", 5);
+	free(rec);
 	/* committed: refused, nothing changed */
-	assert_int_equal(state_ctr_set_image(fx->st, c, "sha256:beef", &err), -1);
+	assert_int_equal(state_ctr_set_image(fx->st, c, "sha256:beef", "x", 1, &err), -1);
 	assert_int_equal(err.code, CRISP_NOT_FOUND);
 	assert_int_equal(state_ctr_get(fx->st, c, &r, &err), 0);
 	assert_string_equal(r->image_id, "sha256:feed");
 	state_ctr_free(r);
+	assert_int_equal(state_ctr_image_rec(fx->st, c, &rec, &len, &err), 1);
+	assert_memory_equal(rec, "\x0a\x03" "abc", 5);
+	free(rec);
+	/* the cgroup parent is the pod's; none for an unknown container */
+	assert_int_equal(state_ctr_cgroup_parent(fx->st, c, pg, sizeof pg, &err), 1);
+	assert_string_equal(pg, "/kubepods");
+	assert_int_equal(state_ctr_cgroup_parent(fx->st, "0000000000000000000000000000000000000000000000000000000000000000",
+						 pg, sizeof pg, &err), 0);
+	assert_int_equal(state_ctr_image_rec(fx->st, "0000000000000000000000000000000000000000000000000000000000000000",
+						 &rec, &len, &err), 0);
 }
 
 static void test_prefix_lookup(void **ctx)
