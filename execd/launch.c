@@ -75,7 +75,7 @@ int sync_recv(int fd, struct sync_msg *m, int timeout_ms)
 	if (n == 0)
 		return 0;
 	if (n != (ssize_t)sizeof *m || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
-	    m->type < SYNC_READY || m->type > SYNC_ERROR) {
+	    m->type < SYNC_OOM || m->type > SYNC_ERROR) {
 		errno = EPROTO;
 		return -1;
 	}
@@ -107,50 +107,6 @@ static int read_int_file(const char *path, int *v)
 		return -1;
 	buf[n] = '\0';
 	*v = atoi(buf);
-	return 0;
-}
-
-static int write_pid_file(const char *path, pid_t pid, crisp_err_t *err)
-{
-	char file[4096], buf[32];
-	struct stat st;
-	int n;
-
-	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-		snprintf(file, sizeof file, "%s/cgroup.procs", path);
-	else
-		snprintf(file, sizeof file, "%s", path);
-	cleanup_close int fd = open(file, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return crisp_error(err, CRISP_INTERNAL, errno, "cgroup: open %s", file);
-	n = snprintf(buf, sizeof buf, "%d\n", (int)pid);
-	if (write(fd, buf, (size_t)n) != n)
-		return crisp_error(err, CRISP_INTERNAL, errno, "cgroup: write %s", file);
-	return 0;
-}
-
-static int set_oom(pid_t pid, int want, struct launch_result *res, crisp_err_t *err)
-{
-	char path[64], buf[32];
-	int n, v = want;
-
-	snprintf(path, sizeof path, "/proc/%d/oom_score_adj", (int)pid);
-	cleanup_close int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return crisp_error(err, CRISP_INTERNAL, errno, "oom_score_adj: open");
-	for (;;) {
-		n = snprintf(buf, sizeof buf, "%d", v);
-		if (pwrite(fd, buf, (size_t)n, 0) == n)
-			break;
-		/* The node forbids lowering (no CAP_SYS_RESOURCE): clamp. */
-		if (v < 0 && (errno == EACCES || errno == EPERM)) {
-			v = 0;
-			res->oom_clamped = true;
-			continue;
-		}
-		return crisp_error(err, CRISP_INTERNAL, errno, "oom_score_adj %d", v);
-	}
-	res->oom_score_adj = v;
 	return 0;
 }
 
@@ -200,6 +156,10 @@ static int check_spec(const struct launch_spec *s, bool exec_mode, crisp_err_t *
 
 /* ---- the launch --------------------------------------------------------- */
 
+/* The child's stack: it runs in the parent's memory (CLONE_VM) until it
+ * executes, on a stack of its own; a guard page below. */
+#define CHILD_STACK (256u * 1024u)
+
 static int do_launch(struct launch_ctx *c, struct launch_result *res, crisp_err_t *err)
 {
 	const struct launch_spec *s = c->s;
@@ -207,8 +167,9 @@ static int do_launch(struct launch_ctx *c, struct launch_result *res, crisp_err_
 	int sv[2] = { -1, -1 };
 	pid_t pid = -1, middle = -1;
 	struct sync_msg m;
-	int r, rc = -1;
-	uint64_t flags = 0;
+	int r, rc = -1, flags = 0;
+	bool execd = false, joined = false;
+	void *stack;
 
 	if (s->ns[LAUNCH_NS_MNT].mode == LAUNCH_NS_NEW)
 		flags |= CLONE_NEWNS;
@@ -220,68 +181,63 @@ static int do_launch(struct launch_ctx *c, struct launch_result *res, crisp_err_
 		flags |= CLONE_NEWNET;
 	if (s->ns[LAUNCH_NS_PID].mode == LAUNCH_NS_NEW)
 		flags |= CLONE_NEWPID;
-	/* cgroup: unshared by the child after it was placed in its cgroup. */
+	/* cgroup: unshared by the child after it moved into its cgroup. */
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return crisp_error(err, CRISP_INTERNAL, errno, "launch: socketpair");
-	struct clone_args ca = { .flags = flags, .exit_signal = SIGCHLD };
-	long cr = syscall(SYS_clone3, &ca, sizeof ca);
-	if (cr < 0) {
-		crisp_error(err, CRISP_INTERNAL, errno, "launch: clone3");
+	stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED) {
+		crisp_error(err, CRISP_RESOURCE_EXHAUSTED, errno, "launch: child stack");
 		goto out;
 	}
-	if (cr == 0) {
-		close(sv[0]);
-		c->sync = sv[1];
-		child_main(c);
+	(void)mprotect(stack, 4096, PROT_NONE);
+	c->sync = sv[1];
+	c->parent = getpid();
+	/* vfork semantics: no copy of this process's memory to make, fault in
+	 * and tear down again at execve (on a virtualised node each page fault
+	 * costs microseconds); this process waits until the child executed
+	 * (or died), the child's own timer bounding that wait. */
+	pid = clone(child_main, (char *)stack + CHILD_STACK, flags | CLONE_VM | CLONE_VFORK | SIGCHLD, c);
+	int clone_errno = errno;
+	munmap(stack, CHILD_STACK);
+	if (pid < 0) {
+		crisp_error(err, CRISP_INTERNAL, clone_errno, "launch: clone");
+		goto out;
 	}
-	pid = (pid_t)cr;
 	close(TAKE_FD(sv[1]));
 
-	/* READY, preceded (pid JOIN) by the middle's PID: the two come from
-	 * different processes, so in either order. */
-	bool want_pid = s->ns[LAUNCH_NS_PID].mode == LAUNCH_NS_JOIN, got_ready = false;
-	while (want_pid || !got_ready) {
+	/* What the child sent before it executed, or the middle's report and
+	 * then the grandchild's (pid JOIN), until EOF: the last copy of the
+	 * child's end closed at execve, or with the child. */
+	for (;;) {
 		r = sync_recv(sv[0], &m, timeout);
-		if (r == 1 && m.type == SYNC_PID && want_pid && m.pid > 0) {
+		if (r == 0)
+			break;
+		if (r == 1 && m.type == SYNC_OOM) {
+			res->oom_score_adj = m.pid;
+			res->oom_clamped = m.errnum != 0;
+		} else if (r == 1 && m.type == SYNC_PID && !joined && m.pid > 0) {
 			middle = pid;
 			pid = m.pid;
 			kill_reap(middle); /* it exits by itself; make sure */
 			middle = -1;
-			want_pid = false;
-		} else if (r == 1 && m.type == SYNC_READY && !got_ready) {
-			got_ready = true;
+			joined = true;
+		} else if (r == 1 && m.type == SYNC_EXEC) {
+			execd = true;
 		} else if (r == 1 && m.type == SYNC_ERROR) {
 			crisp_error(err, CRISP_INTERNAL, m.errnum, "%s", m.msg);
 			goto out;
 		} else {
-			crisp_error(err, CRISP_INTERNAL, r < 0 ? errno : r == 0 ? EPIPE : EPROTO,
-				"launch: waiting for READY");
+			crisp_error(err, CRISP_INTERNAL, r < 0 ? errno : EPROTO, "launch: waiting for exec");
 			goto out;
 		}
 	}
-	/* uid/gid maps would be written here; crisp uses no user ns yet. */
-	if (s->cgroup_procs && write_pid_file(s->cgroup_procs, pid, err) < 0)
-		goto out;
-	for (size_t i = 0; s->cgroup_procs_extra && s->cgroup_procs_extra[i]; i++)
-		if (write_pid_file(s->cgroup_procs_extra[i], pid, err) < 0)
-			goto out;
-	if (s->set_oom_score_adj && set_oom(pid, s->oom_score_adj, res, err) < 0)
-		goto out;
-	if (sync_send(sv[0], SYNC_GO, 0, 0, "") < 0) {
-		crisp_error(err, CRISP_INTERNAL, errno, "launch: send GO");
+	if (!execd) {
+		crisp_error(err, CRISP_INTERNAL, ETIMEDOUT,
+			    "launch: the container's process died before it executed (timed out after %d ms, or killed)",
+			    timeout);
 		goto out;
 	}
-	r = sync_recv(sv[0], &m, timeout);
-	if (r == 1 && m.type == SYNC_ERROR) {
-		crisp_error(err, CRISP_INTERNAL, m.errnum, "%s", m.msg);
-		goto out;
-	}
-	if (r != 0) {
-		crisp_error(err, CRISP_INTERNAL, r < 0 ? errno : EPROTO, "launch: waiting for exec");
-		goto out;
-	}
-	/* EOF: execve closed the CLOEXEC sync socket. */
 	res->pid = pid;
 	pid = -1; /* owned by the caller now */
 	rc = 0;

@@ -14,22 +14,32 @@
  *
  * The launch protocol (launch.c, enum sync_type) fits on one screen:
  *
- *   parent                                child (clone3, new namespaces)
- *   read seccomp BPF, cap_last_cap        setns() the JOIN namespaces
+ *   parent                                child (clone CLONE_VM|CLONE_VFORK,
+ *   read seccomp BPF, cap_last_cap,         new namespaces; own stack)
+ *   child stack; clone, then wait         timer (timeout_ms) + parent-death
+ *   (vfork: until the child executes        signal; "0" -> its cgroup.procs
+ *    or dies)                             oom_score_adj (clamped)
+ *                                  <----- OOM {value, clamped}
+ *                                         setns() the JOIN namespaces
  *                                         [pid JOIN: fork; the middle sends
- *                                          PID and exits]
- *                                  <----- READY
- *   pid -> cgroup.procs, oom_score_adj
- *   (uid/gid maps would go here: no
- *    user namespaces yet)
- *   GO                             -----> unshare(CLONE_NEWCGROUP) if NEW
+ *                                          PID and exits, which resumes the
+ *                                          parent; the grandchild goes on]
+ *                                  <----- PID
+ *                                         unshare(CLONE_NEWCGROUP) if NEW
  *                                         rootfs, mounts, pivot_root, LSM
  *                                         exec labels, ids, caps, rlimits,
- *                                         NNP, close fds, seccomp, execve
+ *                                         NNP, close fds, timer cleared
+ *                                  <----- EXEC
+ *                                         seccomp, execve
  *                                  <----- ERROR {errno, "step: detail"}
- *   EOF (CLOEXEC closed by execve) = success
+ *   EOF (CLOEXEC closed by execve) after EXEC and no ERROR = success; EOF
+ *   without EXEC: the child died (its timer, or a signal) before it was done.
+ *   (uid/gid maps would need a parent step: crisp uses no user namespaces.)
  *
- * Every read has a timeout (spec->timeout_ms); nothing sleeps or polls.
+ * Every wait is bounded: the child by its timer, the parent's reads by
+ * spec->timeout_ms; nothing sleeps or polls.  The child shares the
+ * parent's memory until execve, as posix_spawn's: no copy of the
+ * launcher's page tables, no copy-on-write faults, no teardown at execve.
  */
 #ifndef CRISP_EXECD_LAUNCH_H
 #define CRISP_EXECD_LAUNCH_H

@@ -1,17 +1,28 @@
 /*
  * execd/launch_child: the child's side of a launch, from clone to execve.
  *
- * The child is a raw clone3 (no CLONE_VM) of a possibly multi-threaded
- * execd, like crun's: it allocates nothing, takes no locks and never calls
- * raise/abort; everything it needs was prepared by the parent (launch_ctx).
- * Every failure is reported as {errno, "step: detail"} over the sync socket
+ * The child is a clone(CLONE_VM | CLONE_VFORK) of the launcher, as glibc's
+ * posix_spawn: it runs in the launcher's memory, on a stack of its own,
+ * while the launcher waits, until it executes or dies.  So it allocates
+ * nothing, takes no locks, never calls raise/abort and writes nothing of
+ * the launcher's but the launch_ctx prepared for it; everything it needs
+ * was prepared by the parent.  With no parent to step in before execve,
+ * it moves itself into its cgroups and sets its own oom_score_adj; a timer
+ * (SIGALRM, whose handler exits) bounds its work as the parent's reads
+ * did, and PR_SET_PDEATHSIG (the same signal) ends it with the launcher
+ * until execve.  Every
+ * failure is reported as {errno, "step: detail"} over the sync socket
  * (child_fail) before the child exits.
  *
- * Order (STYLE #13/#20, crun's container_init): join namespaces, READY/GO,
+ * Order (STYLE #13/#20, crun's container_init): timer and parent-death
+ * signal, cgroups, oom_score_adj, join namespaces (pid JOIN: fork into it),
  * new cgroup ns, stdio, rootfs + pivot_root, hostname, readonly rootfs,
  * LSM exec labels (SELinux, AppArmor: they act at execve), bounding set, setgroups/setresgid/setresuid with KEEPCAPS, rlimits, NNP,
  * capset + clear ambient, chdir(cwd) as the container user, argv[0] lookup,
- * every fd >= 3 marked CLOEXEC, seccomp last, execve.
+ * every fd >= 3 marked CLOEXEC, timer and parent-death signal cleared,
+ * EXEC reported, seccomp last, execve.  (Without no_new_privs the filter
+ * is loaded with the ids, while CAP_SYS_ADMIN is held: then the timer is
+ * cleared and EXEC reported just before.)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +40,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "execd/launch_internal.h"
@@ -58,6 +70,8 @@ static const char *const ns_name[LAUNCH_NS_COUNT] = {
 	"mnt", "uts", "ipc", "net", "pid", "cgroup",
 };
 
+static void guard(struct launch_ctx *c, bool on);
+
 static void join_namespaces(struct launch_ctx *c)
 {
 	const struct launch_spec *s = c->s;
@@ -73,9 +87,12 @@ static void join_namespaces(struct launch_ctx *c)
 	}
 	if (s->ns[LAUNCH_NS_PID].mode == LAUNCH_NS_JOIN) {
 		/* Only a child forked now lands in the joined pid namespace.
-		 * CLONE_PARENT makes it execd's child, so execd reaps it (as
-		 * runc's nsexec does); clone3 wants exit_signal 0 with it and
-		 * uses ours (SIGCHLD). */
+		 * CLONE_PARENT makes it the launcher's child, so the launcher
+		 * reaps it (as runc's nsexec does); clone3 wants exit_signal 0
+		 * with it and uses ours (SIGCHLD).  A plain fork: it copies the
+		 * memory this (vfork) child shares, and the launcher resumes
+		 * when this middle exits.  Cgroups and oom_score_adj are
+		 * inherited; the timer and parent-death signal are not. */
 		struct clone_args ca = { .flags = CLONE_PARENT, .exit_signal = 0 };
 		long pid = syscall(SYS_clone3, &ca, sizeof ca);
 		if (pid < 0)
@@ -84,7 +101,90 @@ static void join_namespaces(struct launch_ctx *c)
 			(void)sync_send(c->sync, SYNC_PID, 0, (pid_t)pid, "");
 			_exit(0);
 		}
+		guard(c, true);
 	}
+}
+
+/* SIGALRM, from the timer or as the parent-death signal: the child is often
+ * the init of a new pid namespace, which no signal at its default action
+ * reaches from inside (not even SIGKILL from a timer); a handler does. */
+static void on_guard(int sig)
+{
+	(void)sig;
+	_exit(126);
+}
+
+/* The bound on the child's work and its tie to the launcher: armed first,
+ * cleared just before execve (an interval timer survives execve; the
+ * handler does not). */
+static void guard(struct launch_ctx *c, bool on)
+{
+	int ms = c->s->timeout_ms > 0 ? c->s->timeout_ms : 10000;
+	struct itimerval it = { .it_value = { .tv_sec = on ? ms / 1000 : 0, .tv_usec = on ? (ms % 1000) * 1000 : 0 } };
+	struct sigaction sa = { .sa_handler = on_guard };
+
+	if (on && sigaction(SIGALRM, &sa, NULL) < 0)
+		child_fail(c, errno, "launch timer: handler");
+	if (setitimer(ITIMER_REAL, &it, NULL) < 0)
+		child_fail(c, errno, "launch timer");
+	if (prctl(PR_SET_PDEATHSIG, on ? SIGALRM : 0, 0, 0, 0) < 0)
+		child_fail(c, errno, "parent-death signal");
+	/* The launcher may have died before the signal was armed (in a new
+	 * pid namespace the parent is outside it and reads as 0). */
+	pid_t pp = getppid();
+	if (on && pp != 0 && pp != c->parent)
+		_exit(127);
+}
+
+/* Into every cgroup of the spec ("0": this process), before anything else:
+ * the namespaces joined next may hide the host's cgroupfs. */
+static void join_cgroups(struct launch_ctx *c)
+{
+	const struct launch_spec *s = c->s;
+
+	for (size_t i = 0; s->cgroup_procs && (i == 0 || (s->cgroup_procs_extra && s->cgroup_procs_extra[i - 1])); i++) {
+		const char *path = i == 0 ? s->cgroup_procs : s->cgroup_procs_extra[i - 1];
+		char file[4096];
+		struct stat st;
+		int fd;
+
+		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+			snprintf(file, sizeof file, "%s/cgroup.procs", path);
+		else
+			snprintf(file, sizeof file, "%s", path);
+		if ((fd = open(file, O_WRONLY | O_CLOEXEC)) < 0)
+			child_fail(c, errno, "cgroup: open %s", file);
+		if (write(fd, "0\n", 2) != 2)
+			child_fail(c, errno, "cgroup: write %s", file);
+		close(fd);
+	}
+}
+
+/* oom_score_adj of this process (its own, not the launcher's: a vfork
+ * child's value is not shared with the memory's other users), clamped to 0
+ * when the node forbids lowering it; reported as SYNC_OOM. */
+static void set_oom(struct launch_ctx *c)
+{
+	char buf[32];
+	int n, v = c->s->oom_score_adj, clamped = 0;
+	int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		child_fail(c, errno, "oom_score_adj: open");
+	for (;;) {
+		n = snprintf(buf, sizeof buf, "%d", v);
+		if (pwrite(fd, buf, (size_t)n, 0) == n)
+			break;
+		if (v < 0 && (errno == EACCES || errno == EPERM)) {
+			v = 0;
+			clamped = 1;
+			continue;
+		}
+		child_fail(c, errno, "oom_score_adj %d", v);
+	}
+	close(fd);
+	if (sync_send(c->sync, SYNC_OOM, clamped, v, "") < 0)
+		_exit(127);
 }
 
 static void setup_stdio(struct launch_ctx *c)
@@ -109,6 +209,17 @@ static void setup_stdio(struct launch_ctx *c)
 		child_fail(c, errno, "setsid");
 	if (s->terminal && ioctl(0, TIOCSCTTY, 0) < 0)
 		child_fail(c, errno, "terminal: TIOCSCTTY");
+}
+
+/* Nothing left that can wait: clear the guard, tell the launcher (once). */
+static void ready_to_exec(struct launch_ctx *c)
+{
+	if (c->exec_reported)
+		return;
+	guard(c, false);
+	if (sync_send(c->sync, SYNC_EXEC, 0, 0, "") < 0)
+		_exit(127);
+	c->exec_reported = true;
 }
 
 static void set_ids_and_caps(struct launch_ctx *c)
@@ -141,10 +252,14 @@ static void set_ids_and_caps(struct launch_ctx *c)
 	if (s->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		child_fail(c, errno, "prctl NO_NEW_PRIVS");
 	/* Without NNP the kernel wants CAP_SYS_ADMIN to load a filter: load it
-	 * now, while we still hold it (crun does the same). */
-	if (!s->no_new_privs && c->prog.filter &&
-	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &c->prog) < 0)
-		child_fail(c, errno, "seccomp");
+	 * now, while we still hold it (crun does the same).  What follows it
+	 * must be allowed by the container's own filter: the guard goes and
+	 * EXEC is reported first. */
+	if (!s->no_new_privs && c->prog.filter) {
+		ready_to_exec(c);
+		if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &c->prog) < 0)
+			child_fail(c, errno, "seccomp");
+	}
 	memset(data, 0, sizeof data);
 	data[0].effective = (uint32_t)s->cap_effective;
 	data[1].effective = (uint32_t)(s->cap_effective >> 32);
@@ -243,11 +358,10 @@ static void resolve_exe(struct launch_ctx *c)
 	child_fail(c, last, "exec %s", a0);
 }
 
-_Noreturn void child_main(struct launch_ctx *c)
+int child_main(void *arg)
 {
+	struct launch_ctx *c = arg;
 	const struct launch_spec *s = c->s;
-	struct sync_msg m;
-	int r;
 
 	umask(022);
 	/* The launcher may block signals it takes through a signalfd and
@@ -260,14 +374,13 @@ _Noreturn void child_main(struct launch_ctx *c)
 			if (sig != SIGKILL && sig != SIGSTOP)
 				(void)signal(sig, SIG_DFL);
 	}
+	guard(c, true);
+	join_cgroups(c);
+	if (s->set_oom_score_adj)
+		set_oom(c);
 	join_namespaces(c);
-	if (sync_send(c->sync, SYNC_READY, 0, 0, "") < 0)
-		_exit(127);
-	r = sync_recv(c->sync, &m, s->timeout_ms > 0 ? s->timeout_ms : 10000);
-	if (r <= 0 || m.type != SYNC_GO)
-		child_fail(c, r < 0 ? errno : EPIPE, "waiting for the parent");
-	/* After the parent moved us into our cgroup: the new cgroup namespace
-	 * is rooted there. */
+	/* After the move into our cgroup: the new cgroup namespace is rooted
+	 * there. */
 	if (s->ns[LAUNCH_NS_CGROUP].mode == LAUNCH_NS_NEW && unshare(CLONE_NEWCGROUP) < 0)
 		child_fail(c, errno, "unshare cgroup namespace");
 	setup_stdio(c);
@@ -298,6 +411,7 @@ _Noreturn void child_main(struct launch_ctx *c)
 	 * then to report an execve failure. */
 	if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
 		child_fail(c, errno, "close_range");
+	ready_to_exec(c);
 	if (s->no_new_privs && c->prog.filter &&
 	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &c->prog) < 0)
 		child_fail(c, errno, "seccomp");

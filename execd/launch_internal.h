@@ -12,9 +12,9 @@
 
 /* The one definition of the launch protocol (see launch.h for the diagram). */
 enum sync_type {
-	SYNC_READY = 1, /* child -> parent: namespaces set, waiting for GO */
-	SYNC_GO,        /* parent -> child: cgroup and oom set, continue */
+	SYNC_OOM = 1,   /* child -> parent: oom_score_adj set to pid, errnum 1 if clamped */
 	SYNC_PID,       /* middle -> parent: pid of the process forked into a joined pid ns */
+	SYNC_EXEC,      /* child -> parent: every step done; execve (and seccomp) next */
 	SYNC_ERROR,     /* child -> parent: {errnum, "step: detail"}, then the child exits */
 };
 
@@ -33,13 +33,15 @@ int sync_send(int fd, enum sync_type type, int errnum, pid_t pid, const char *ms
 int sync_recv(int fd, struct sync_msg *m, int timeout_ms);
 
 /* What the child works from; prepared by the parent before clone so the
- * child allocates nothing. */
+ * child allocates nothing (it runs in the parent's memory until execve). */
 struct launch_ctx {
 	const struct launch_spec *s;
 	int sync;                  /* child's end of the socketpair */
+	pid_t parent;              /* the launcher: the child dies with it until execve */
 	struct sock_fprog prog;    /* prog.filter NULL: no seccomp */
 	int cap_last;              /* /proc/sys/kernel/cap_last_cap */
 	bool exec_mode;            /* launch_exec: joined mnt ns, no rootfs work */
+	bool exec_reported;        /* the child sent SYNC_EXEC */
 	char exe[4096];            /* argv[0] resolved (filled in the child) */
 };
 
@@ -47,8 +49,8 @@ struct launch_ctx {
 _Noreturn void child_fail(struct launch_ctx *c, int errnum, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* The child's body after clone (launch_child.c). */
-_Noreturn void child_main(struct launch_ctx *c);
+/* The child's body after clone (launch_child.c); int for clone(). */
+int child_main(void *c);
 
 /* mounts.c: build the rootfs in the (new, slave) mount namespace and
  * pivot_root into it.  Exits through child_fail on error. */

@@ -5,7 +5,8 @@
  * Every mutation is one BEGIN IMMEDIATE ... COMMIT transaction that reads
  * the row's state, looks the (state, event) cell up in the table and
  * applies it; nothing is answered before COMMIT returns, and with
- * journal_mode=WAL + synchronous=FULL a returned COMMIT is on disk.
+ * journal_mode=WAL + synchronous=FULL a returned COMMIT is on disk (the
+ * steps nobody is answered for commit unflushed: durable() below).
  * Events reach the in-memory ring only after their transaction committed.
  */
 #include <errno.h>

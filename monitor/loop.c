@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -316,6 +317,13 @@ int monitor_main(int argc, char **argv)
 
 	if (argc < MON_ARGC || strcmp(argv[1], CTR_MONITOR_ARG) != 0)
 		return 2;
+	/* The exec that started this image ran at SCHED_IDLE (ctr_monitor.c:
+	 * tearing down the copy of execd's memory yields to everything else);
+	 * back to the normal class while the capabilities to do so are held. */
+	{
+		struct sched_param sp = { 0 };
+		(void)syscall(SYS_sched_setscheduler, 0, SCHED_OTHER, &sp); /* musl: no wrapper */
+	}
 	signal(SIGPIPE, SIG_IGN);
 	m.id = argv[2];
 	m.pid = argint(argv[3]);

@@ -44,6 +44,19 @@ def monitors():
     return out
 
 
+def monitor_of(cid, timeout=10):
+    """The monitor pid of container cid, once it runs crisp-monitor: the
+    monitor executes its own binary only after execd answered the start."""
+    deadline = time.monotonic() + timeout
+    while True:
+        m = monitors()
+        if cid in m:
+            return m[cid]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no crisp-monitor for container {cid[:12]} after {timeout} s")
+        time.sleep(0.02)
+
+
 class Env:
     def __init__(self, crisp, pb, registry, tmp):
         self.c, self.pb, self.registry, self.tmp = crisp, pb, registry, tmp
@@ -481,12 +494,12 @@ def test_execd_kill9_adopts_running_containers(env):
     pod = env.pod()
     cid = env.create(pod, env.busybox, command=["/bin/sh", "-c", "echo before; /bin/busybox sleep 1000"])
     env.start(cid)
-    mon = monitors()[cid]
+    mon = monitor_of(cid)
     roles = env.c.wait_roles()
     os.kill(roles["crisp-execd"], signal.SIGKILL)
     env.c.wait_roles(exclude={"crisp-execd": roles["crisp-execd"]})
     # the monitor (and so the container) outlived execd, and is adopted
-    assert monitors()[cid] == mon
+    assert monitor_of(cid) == mon
     st = env.status(cid)
     assert st.state == pb.CONTAINER_RUNNING
     r = env.rt.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["/bin/sh", "-c", "echo alive"], timeout=10),
@@ -503,8 +516,8 @@ def test_execd_kill9_adopts_running_containers(env):
     os.kill(roles["crisp-execd"], signal.SIGKILL)
     # end the container's process while execd is away
     ctr_pid = None
-    for d in os.listdir(f"/proc/{monitors()[cid2]}/task"):
-        with open(f"/proc/{monitors()[cid2]}/task/{d}/children") as f:
+    for d in os.listdir(f"/proc/{monitor_of(cid2)}/task"):
+        with open(f"/proc/{monitor_of(cid2)}/task/{d}/children") as f:
             kids = f.read().split()
             if kids:
                 ctr_pid = int(kids[0])
@@ -519,7 +532,7 @@ def test_monitor_death_is_unknown_and_kills_the_process(env):
     pod = env.pod()
     cid = env.create(pod, env.busybox, command=bb("sleep", "1000"))
     env.start(cid)
-    mon = monitors()[cid]
+    mon = monitor_of(cid)
     with open(f"/proc/{mon}/task/{mon}/children") as f:
         child = int(f.read().split()[0])
     os.kill(mon, signal.SIGKILL)

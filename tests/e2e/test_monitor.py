@@ -13,7 +13,7 @@ import subprocess
 import time
 
 from conftest import BUILD
-from test_containers import Env, env, monitors  # noqa: F401  (env: the fixture)
+from test_containers import Env, env, monitor_of, monitors  # noqa: F401  (env: the fixture)
 
 MONITOR = os.path.join(BUILD, "bin", "crisp-monitor")
 
@@ -56,7 +56,7 @@ def test_monitor_is_confined_crisp_monitor(env):
                      "echo one; while [ ! -e /go ]; do /bin/busybox sleep 0.05; done; echo two;"
                      " while [ ! -e /end ]; do /bin/busybox sleep 0.05; done; echo three; exit 7"])
     env.start(cid)
-    mon = monitors()[cid]
+    mon = monitor_of(cid)
 
     # the binary: crisp-monitor beside the roles, executed by execd
     assert os.readlink(f"/proc/{mon}/exe") == os.path.realpath(MONITOR)
@@ -182,7 +182,7 @@ def test_monitor_tty_attach_stdin_and_resize(env):
                                  timeout=60).container_id
     env.created.append(cid)
     env.start(cid)
-    mon = monitors()[cid]
+    mon = monitor_of(cid)
     wait_for(lambda: proc_status(mon)["Seccomp"] == "2", timeout=5, what="the monitor's seccomp filter")
     s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:

@@ -21,6 +21,7 @@
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <dirent.h>
 
@@ -492,6 +493,58 @@ static void test_enoent(void **state)
 	(void)state;
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
+static int self_oom(void)
+{
+	char b[32] = "";
+	int fd = open("/proc/self/oom_score_adj", O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_true(read(fd, b, sizeof b - 1) > 0);
+	close(fd);
+	return atoi(b);
+}
+
+/* The child shares the launcher's memory until execve (CLONE_VM|CLONE_VFORK):
+ * what it sets for itself stays its own; a child that cannot finish is
+ * ended by its own timer and the launch fails, leaving no process. */
+static void test_vfork_child(void **state)
+{
+	struct launch_spec s;
+	crisp_err_t err = CRISP_ERR_INIT;
+	char out[1024], fifo[PATH_MAX];
+	int before = self_oom();
+
+	base_spec(&s, SH("cat /proc/self/oom_score_adj"));
+	s.set_oom_score_adj = true;
+	s.oom_score_adj = 700;
+	assert_int_equal(run_capture(&s, 0, out, sizeof out, &err), 0);
+	assert_string_equal(out, "700\n");
+	assert_int_equal(self_oom(), before);
+
+	/* a cgroup.procs that blocks the child's open (a FIFO nobody reads) */
+	pathf(fifo, "%s/blocking-procs", g_tmp);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	base_spec(&s, SH("echo never"));
+	s.cgroup_procs = fifo;
+	s.timeout_ms = 300;
+	uint64_t t0 = now_ms();
+	assert_int_equal(run_capture(&s, 0, out, sizeof out, &err), -1);
+	uint64_t took = now_ms() - t0;
+	assert_non_null(strstr(err.msg, "died before it executed"));
+	assert_true(took >= 250 && took < 5000);
+	/* reaped: no child of this process is left */
+	assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+	assert_int_equal(errno, ECHILD);
+	unlink(fifo);
+	(void)state;
+}
+
 static void test_exec(void **state)
 {
 	struct launch_spec s;
@@ -596,6 +649,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cri_mounts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_escape, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enoent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vfork_child, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exec, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cgroup_devices, setup, teardown),
 		cmocka_unit_test(test_unchanged),
