@@ -20,6 +20,7 @@
  * Every cleanup step is idempotent and keyed by id, so recovery repeats
  * them safely.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -245,6 +246,62 @@ static void image_unpin(struct execd *x, const char *id)
 		log_warn("container %.12s: image unpin: %s", id, err.msg);
 		free(tag);
 	}
+}
+
+static void pins_synced(struct ipc_chan *ch, struct ipc_msg *ans, const crisp_err_t *e, void *arg)
+{
+	(void)ch;
+	(void)ans;
+	(void)arg;
+	if (e != NULL)
+		log_warn("image pins not reconciled with imaged: %s", e->msg);
+}
+
+void ctrs_imaged_up(struct execd *x)
+{
+	struct ipc_chan *im = role_peer(&x->role, ROLE_IMAGED);
+	struct state_ctr_filter creating = { .state = CTR_CREATING, .cri_state = -1 };
+	struct state_ctr **v = NULL, **vc = NULL;
+	size_t nv = 0, nc = 0, n = 0;
+	Cipc__ImagePin *pins = NULL, **pp = NULL;
+	crisp_err_t err = CRISP_ERR_INIT;
+
+	if (im == NULL)
+		return;
+	/* Every row (a CREATING one too: its pin is made before its commit)
+	 * whose image is known.  A create that is still resolving on a channel
+	 * that just went away fails, and unpins, by itself. */
+	if (state_ctr_list(x->pods.st, NULL, &v, &nv, &err) < 0 ||
+	    state_ctr_list(x->pods.st, &creating, &vc, &nc, &err) < 0) {
+		log_error("image pins not reconciled: %s", err.msg);
+		goto out;
+	}
+	pins = calloc(nv + nc + 1, sizeof *pins);
+	pp = calloc(nv + nc + 1, sizeof *pp);
+	if (pins == NULL || pp == NULL) {
+		log_error("image pins not reconciled: out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < nv + nc; i++) {
+		const struct state_ctr *c = i < nv ? v[i] : vc[i - nv];
+		if (c->image_id == NULL || c->image_id[0] == '\0')
+			continue;
+		cipc__image_pin__init(&pins[n]);
+		pins[n].holder = (char *)c->id;
+		pins[n].image_id = c->image_id;
+		pp[n] = &pins[n];
+		n++;
+	}
+	Cipc__ImagePinsSync sync = CIPC__IMAGE_PINS_SYNC__INIT;
+	sync.pins = pp;
+	sync.n_pins = n;
+	if (ipc_request(im, IPC_IMAGE_PINS_SYNC, &sync.base, -1, IMAGE_TIMEOUT_MS, pins_synced, NULL, NULL, &err) < 0)
+		log_warn("image pins not reconciled: %s", err.msg);
+out:
+	free(pins);
+	free(pp);
+	state_ctr_list_free(v, nv);
+	state_ctr_list_free(vc, nc);
 }
 
 /* An external runtime's state of the container (ctr_oci.h), before its
@@ -1343,6 +1400,38 @@ static void adopt(struct execd *x, const char *id)
 	state_ctr_free(c);
 }
 
+/* Directories of containers with no row: a create whose reservation an OS
+ * crash lost before its commit (the reservation is not flushed on its own).
+ * Torn down as a failed create is. */
+static void sweep_orphans(struct execd *x)
+{
+	const char *dirs[] = { x->ctrs->root, x->ctrs->run };
+
+	for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+		DIR *d = opendir(dirs[i]);
+		struct dirent *e;
+		if (d == NULL)
+			continue;
+		while ((e = readdir(d)) != NULL) {
+			crisp_err_t err = CRISP_ERR_INIT;
+			struct state_ctr *c = NULL;
+			char id[STATE_ID_LEN + 1];
+			if (strlen(e->d_name) != STATE_ID_LEN || strspn(e->d_name, "0123456789abcdef") != STATE_ID_LEN)
+				continue;
+			crisp_strlcpy(id, e->d_name, sizeof id);
+			if (state_ctr_get(x->pods.st, id, &c, &err) == 0) {
+				state_ctr_free(c);
+				continue;
+			}
+			if (err.code != CRISP_NOT_FOUND)
+				continue; /* only what is surely gone */
+			log_info("container %.12s: no record (a create an OS crash interrupted): removed", id);
+			ctr_teardown(x, id, false);
+		}
+		closedir(d);
+	}
+}
+
 /* The layers every container holds, from its row (the durable record). */
 static void reconcile_layers(struct execd *x)
 {
@@ -1450,6 +1539,7 @@ static void recover(struct execd *x)
 			adopt(x, v[i]->id);
 		state_ctr_list_free(v, nv);
 	}
+	sweep_orphans(x);
 	reconcile_layers(x);
 }
 

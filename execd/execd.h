@@ -35,6 +35,9 @@ int layers_init(struct execd *x, crisp_err_t *err);
 void layers_close(struct execd *x);
 int ctrs_init(struct execd *x, crisp_err_t *err);
 void ctrs_close(struct execd *x);
+/* The channel to imaged came up: send it every pin holder this execd has a
+ * record of (IMAGE_PINS_SYNC), so its pins match the containers' rows. */
+void ctrs_imaged_up(struct execd *x);
 int stream_init(struct execd *x, crisp_err_t *err);
 void stream_close(struct execd *x);
 

@@ -160,6 +160,17 @@ static int check_spec(const struct launch_spec *s, bool exec_mode, crisp_err_t *
  * executes, on a stack of its own; a guard page below. */
 #define CHILD_STACK (256u * 1024u)
 
+/* Under AddressSanitizer the child's frames leave their poison in the
+ * shadow of that stack (it never returns: it executes or exits), and the
+ * next mapping at the same address would inherit it: clean it around
+ * each use. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define STACK_CLEAN(p, n) __asan_unpoison_memory_region((p), (n))
+#else
+#define STACK_CLEAN(p, n) ((void)(p), (void)(n))
+#endif
+
 static int do_launch(struct launch_ctx *c, struct launch_result *res, crisp_err_t *err)
 {
 	const struct launch_spec *s = c->s;
@@ -191,6 +202,7 @@ static int do_launch(struct launch_ctx *c, struct launch_result *res, crisp_err_
 		goto out;
 	}
 	(void)mprotect(stack, 4096, PROT_NONE);
+	STACK_CLEAN((char *)stack + 4096, CHILD_STACK - 4096);
 	c->sync = sv[1];
 	c->parent = getpid();
 	/* vfork semantics: no copy of this process's memory to make, fault in
@@ -199,6 +211,7 @@ static int do_launch(struct launch_ctx *c, struct launch_result *res, crisp_err_
 	 * (or died), the child's own timer bounding that wait. */
 	pid = clone(child_main, (char *)stack + CHILD_STACK, flags | CLONE_VM | CLONE_VFORK | SIGCHLD, c);
 	int clone_errno = errno;
+	STACK_CLEAN((char *)stack + 4096, CHILD_STACK - 4096);
 	munmap(stack, CHILD_STACK);
 	if (pid < 0) {
 		crisp_error(err, CRISP_INTERNAL, clone_errno, "launch: clone");

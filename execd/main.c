@@ -122,6 +122,8 @@ static void peer_changed(struct role_ctx *r, enum crisp_role peer, bool up)
 
 	if (peer == ROLE_NETD && up)
 		pods_netd_up(&x->pods);
+	if (peer == ROLE_IMAGED && up)
+		ctrs_imaged_up(x);
 	events_peer_changed(x, peer, up);
 }
 

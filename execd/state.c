@@ -1165,7 +1165,14 @@ int state_ctr_reserve(struct state *st, const struct state_ctr_spec *sp,
 		sqlite3_bind_null(s, 12);
 	if (step_done(st, s, "insert container", err) < 0)
 		goto fail;
-	if (commit(st, err) < 0)
+	/* CREATING is answered to nobody: the create's own commit (or its
+	 * rollback) follows.  What it leads to before that commit is undone
+	 * whether or not an OS crash lost the row: pins by IMAGE_PINS_SYNC,
+	 * holds by layers_reconcile, directories by the start's sweep. */
+	durable(st, false);
+	rc = commit(st, err);
+	durable(st, true);
+	if (rc < 0)
 		return -1;
 	memcpy(id_out, id, sizeof id);
 	return 0;

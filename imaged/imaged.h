@@ -38,5 +38,6 @@ void images_on_remove(struct ipc_chan *ch, struct ipc_msg *m, struct imaged *im)
 /* execd -> imaged */
 void images_on_resolve(struct ipc_chan *ch, struct ipc_msg *m, struct imaged *im);
 void images_on_unpin(struct ipc_chan *ch, struct ipc_msg *m, struct imaged *im);
+void images_on_pins_sync(struct ipc_chan *ch, struct ipc_msg *m, struct imaged *im);
 
 #endif

@@ -1027,3 +1027,47 @@ void images_on_unpin(struct ipc_chan *ch, struct ipc_msg *m, struct imaged *im)
 	if (ipc_answer(ch, m->hdr.reqid, IPC_IMAGE_UNPIN_OK, &e.base, -1, &err) < 0)
 		log_warn("IMAGE_UNPIN answer: %s", err.msg);
 }
+
+/* execd's record of every pin holder, when their channel comes up. */
+void images_on_pins_sync(struct ipc_chan *ch, struct ipc_msg *m, struct imaged *im)
+{
+	const Cipc__ImagePinsSync *r = (const Cipc__ImagePinsSync *)m->pb;
+	Cipc__Empty e = CIPC__EMPTY__INIT;
+	crisp_err_t err = CRISP_ERR_INIT;
+	const char **holders = NULL, **ids = NULL;
+	size_t made = 0, dropped = 0;
+
+	if (!im->images) {
+		crisp_error(&err, CRISP_UNAVAILABLE, 0, "image service not ready");
+		answer_error(ch, m, &err, "IMAGE_PINS_SYNC");
+		return;
+	}
+	holders = calloc(r->n_pins + 1, sizeof *holders);
+	ids = calloc(r->n_pins + 1, sizeof *ids);
+	if (holders == NULL || ids == NULL) {
+		crisp_error(&err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "IMAGE_PINS_SYNC");
+		goto fail;
+	}
+	for (size_t i = 0; i < r->n_pins; i++) {
+		if (r->pins[i] == NULL) {
+			crisp_error(&err, CRISP_INVALID_ARGUMENT, 0, "IMAGE_PINS_SYNC: empty pin %zu", i);
+			goto fail;
+		}
+		holders[i] = r->pins[i]->holder;
+		ids[i] = r->pins[i]->image_id;
+	}
+	if (store_pins_sync(im->images->st, holders, ids, r->n_pins, &made, &dropped, &err) < 0)
+		goto fail;
+	if (made || dropped)
+		log_info("pins: %zu made again, %zu dropped (%zu holders in execd's record)", made, dropped,
+			 r->n_pins);
+	free(holders);
+	free(ids);
+	if (ipc_answer(ch, m->hdr.reqid, IPC_IMAGE_PINS_SYNC_OK, &e.base, -1, &err) < 0)
+		log_warn("IMAGE_PINS_SYNC answer: %s", err.msg);
+	return;
+fail:
+	free(holders);
+	free(ids);
+	answer_error(ch, m, &err, "IMAGE_PINS_SYNC");
+}

@@ -50,6 +50,7 @@ IM_HANDLER(on_img_status, images_on_status)
 IM_HANDLER(on_img_remove, images_on_remove)
 IM_HANDLER(on_image_resolve, images_on_resolve)
 IM_HANDLER(on_image_unpin, images_on_unpin)
+IM_HANDLER(on_image_pins_sync, images_on_pins_sync)
 
 static const struct ipc_handler handlers[] = {
 	ROLE_COMMON_HANDLERS,
@@ -60,6 +61,7 @@ static const struct ipc_handler handlers[] = {
 	{ IPC_IMG_REMOVE, on_img_remove },
 	{ IPC_IMAGE_RESOLVE, on_image_resolve },
 	{ IPC_IMAGE_UNPIN, on_image_unpin },
+	{ IPC_IMAGE_PINS_SYNC, on_image_pins_sync },
 };
 
 static void peer_changed(struct role_ctx *r, enum crisp_role peer, bool up)

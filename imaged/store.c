@@ -1500,8 +1500,11 @@ int store_image_pin(struct store *st, const char *image_id, const char *holder, 
 		return -1;
 	if (!valid_holder(holder))
 		return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "store: bad pin holder");
+	/* written, ordered, flushed with the next flushed commit */
+	(void)sqlite3_exec(st->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
 	rc = run(st, "INSERT OR IGNORE INTO pins(image_id, holder) VALUES(?1, ?2)", image_id,
 		 holder, NULL);
+	(void)sqlite3_exec(st->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
 	if (rc == SQLITE_CONSTRAINT_FOREIGNKEY || rc == SQLITE_CONSTRAINT)
 		return crisp_error(err, CRISP_NOT_FOUND, 0, "store: image %s not found", image_id);
 	if (rc != SQLITE_DONE)
@@ -1529,6 +1532,76 @@ int store_image_unpin_all(struct store *st, const char *holder, crisp_err_t *err
 	if (run(st, "DELETE FROM pins WHERE holder = ?1", holder, NULL, NULL) != SQLITE_DONE)
 		return db_err(st, err, "unpin");
 	return 0;
+}
+
+static int pin_count(struct store *st)
+{
+	sqlite3_stmt *q = NULL;
+	int n = -1;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT count(*) FROM pins", -1, &q, NULL) == SQLITE_OK &&
+	    sqlite3_step(q) == SQLITE_ROW)
+		n = sqlite3_column_int(q, 0);
+	sqlite3_finalize(q);
+	return n;
+}
+
+int store_pins_sync(struct store *st, const char *const *holders, const char *const *image_ids, size_t n,
+		    size_t *made, size_t *dropped, crisp_err_t *err)
+{
+	sqlite3_stmt *q = NULL;
+	int before = 0, after = 0, gone = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!valid_holder(holders[i]))
+			return crisp_error(err, CRISP_INVALID_ARGUMENT, 0, "store: bad pin holder at %zu", i);
+		if (check_digest(image_ids[i], "image id", err) < 0)
+			return -1;
+	}
+	if (exec1(st, "BEGIN IMMEDIATE;", err) < 0)
+		return -1;
+	if (exec1(st, "CREATE TEMP TABLE IF NOT EXISTS want(holder TEXT NOT NULL, image_id TEXT NOT NULL);"
+		      "DELETE FROM temp.want;",
+		  err) < 0)
+		goto fail;
+	if (sqlite3_prepare_v2(st->db, "INSERT INTO temp.want(holder, image_id) VALUES(?1, ?2)", -1, &q, NULL) !=
+	    SQLITE_OK)
+		goto dberr;
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_reset(q);
+		sqlite3_bind_text(q, 1, holders[i], -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 2, image_ids[i], -1, SQLITE_STATIC);
+		if (sqlite3_step(q) != SQLITE_DONE)
+			goto dberr;
+	}
+	sqlite3_finalize(q);
+	q = NULL;
+	if ((before = pin_count(st)) < 0)
+		goto dberr;
+	if (exec1(st, "DELETE FROM pins WHERE holder NOT IN (SELECT holder FROM temp.want);", err) < 0)
+		goto fail;
+	gone = sqlite3_changes(st->db);
+	if (exec1(st, "INSERT OR IGNORE INTO pins(image_id, holder) SELECT w.image_id, w.holder FROM temp.want w"
+		      " WHERE w.image_id IN (SELECT id FROM images);"
+		      "DELETE FROM temp.want;",
+		  err) < 0)
+		goto fail;
+	if ((after = pin_count(st)) < 0)
+		goto dberr;
+	if (exec1(st, "COMMIT;", err) < 0)
+		goto fail;
+	if (dropped)
+		*dropped = (size_t)gone;
+	if (made)
+		*made = (size_t)(after - (before - gone));
+	return 0;
+dberr:
+	db_err(st, err, "pins sync");
+fail:
+	if (q)
+		sqlite3_finalize(q);
+	sqlite3_exec(st->db, "ROLLBACK;", NULL, NULL, NULL);
+	return -1;
 }
 
 int store_layers_of(struct store *st, const char *image_id, char (*chainids)[MF_DIGEST_SIZE],

@@ -340,12 +340,23 @@ int store_image_list(struct store *st, store_image_cb cb, void *arg, crisp_err_t
 int store_image_remove(struct store *st, const char *ref, bool *removed,
 		       char (**released)[MF_DIGEST_SIZE], size_t *nreleased, crisp_err_t *err);
 
-/* image_id: a full id.  holder: 1..128 bytes of [A-Za-z0-9._:-]. */
+/* image_id: a full id.  holder: 1..128 bytes of [A-Za-z0-9._:-].  Not
+ * flushed by itself (written to the WAL, ordered): execd's pins sync makes
+ * the pins again from its own record after an OS crash. */
 int store_image_pin(struct store *st, const char *image_id, const char *holder, crisp_err_t *err);
 int store_image_unpin(struct store *st, const char *image_id, const char *holder,
 		      crisp_err_t *err);
 /* Drop every pin of holder (execd reconciling after a restart). */
 int store_image_unpin_all(struct store *st, const char *holder, crisp_err_t *err);
+/*
+ * Make the pins exactly (holders[i], image_ids[i]), i < n, in one flushed
+ * transaction: pins of holders not listed are dropped; listed pins of
+ * images the store has are made (those of images it lacks are skipped).
+ * *made and *dropped (may be NULL) count the changes.  An invalid holder
+ * or image id refuses the whole set (INVALID_ARGUMENT), changing nothing.
+ */
+int store_pins_sync(struct store *st, const char *const *holders, const char *const *image_ids, size_t n,
+		    size_t *made, size_t *dropped, crisp_err_t *err);
 
 /*
  * The layer chain of image_id (full id), base first: chain ids into

@@ -9,6 +9,7 @@ import contextlib
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import time
 
@@ -525,6 +526,58 @@ def test_execd_kill9_adopts_running_containers(env):
     env.c.wait_roles(exclude={"crisp-execd": roles["crisp-execd"]})
     st = env.wait_exit(cid2)
     assert st.exit_code == 137
+
+
+def test_what_an_os_crash_may_lose_is_rebuilt_at_start(env):
+    """A create's reservation, an image pin and a layer hold file are not
+    flushed on their own (only what a client is answered for is).  Their
+    loss is what an OS crash can cause; it is simulated on a stopped crisp:
+    the next start sweeps a container execd has no record of (mounts,
+    directories, cgroups, its pin in imaged) and makes a recorded
+    container's pin and hold again, before anything could be removed."""
+    pb = env.pb
+    pod = env.pod()
+    kept = env.create(pod, env.busybox, name="kept", command=bb("sleep", "1000"))
+    lost = env.create(pod, env.busybox, name="lost", command=bb("sleep", "1000"))
+    env.c.stop()
+    db = sqlite3.connect(os.path.join(env.c.root, "execd", "state.db"))
+    db.execute("DELETE FROM containers WHERE id = ?", (lost,))
+    db.commit()
+    db.close()
+    idb = sqlite3.connect(os.path.join(env.c.root, "images", "images.db"))
+    assert idb.execute("SELECT count(*) FROM pins WHERE holder IN (?, ?)", (kept, lost)).fetchone()[0] == 2
+    idb.execute("DELETE FROM pins WHERE holder = ?", (kept,))
+    idb.commit()
+    idb.close()
+    os.unlink(os.path.join(env.c.root, "layers", ".holds", kept))
+    assert os.path.isdir(os.path.join(env.c.root, "containers", lost))
+
+    env.c.start()
+    env.rt = env.c.runtime()
+    deadline = time.monotonic() + 10
+    while "pins: 1 made again, 1 dropped" not in env.c.logtext():
+        assert time.monotonic() < deadline, env.c.logtext()[-3000:]
+        time.sleep(0.05)
+    assert f"container {lost[:12]}: no record" in env.c.logtext()
+    for d in (env.c.root, env.c.runroot):
+        assert not os.path.exists(os.path.join(d, "containers", lost))
+    with open("/proc/self/mountinfo") as f:
+        assert lost not in f.read()
+    assert os.path.exists(os.path.join(env.c.root, "layers", ".holds", kept))
+    idb = sqlite3.connect(os.path.join(env.c.root, "images", "images.db"))
+    assert [r[0] for r in idb.execute("SELECT holder FROM pins")] == [kept]
+    idb.close()
+    # the recorded container holds its image again: it cannot be removed ...
+    with pytest.raises(grpc.RpcError) as e:
+        env.c.image().RemoveImage(pb.RemoveImageRequest(image=pb.ImageSpec(image=env.busybox)), timeout=30)
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    # ... and it still runs; once it is gone, nothing else holds the image
+    env.start(kept)
+    assert env.rt.ExecSync(pb.ExecSyncRequest(container_id=kept, cmd=bb("true"), timeout=10),
+                           timeout=20).exit_code == 0
+    env.rt.StopContainer(pb.StopContainerRequest(container_id=kept, timeout=0), timeout=30)
+    env.remove(kept)
+    env.c.image().RemoveImage(pb.RemoveImageRequest(image=pb.ImageSpec(image=env.busybox)), timeout=30)
 
 
 def test_monitor_death_is_unknown_and_kills_the_process(env):

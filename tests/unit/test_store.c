@@ -705,6 +705,61 @@ static void test_remove(void **state)
 	assert_int_equal(err.code, CRISP_NOT_FOUND);
 }
 
+/* execd's record is the authority on pins: unlisted holders go, listed
+ * pins come back (for images that exist), a bad entry changes nothing. */
+static void test_pins_sync(void **state)
+{
+	struct fx *f = *state;
+	crisp_err_t err = CRISP_ERR_INIT;
+	struct store_image a, b, out;
+	struct store_layer la[1], lb[1];
+	const char *sa[] = { "pin-a" }, *sb[] = { "pin-b" };
+	char *na[] = { "docker.io/library/pa:1" }, *nb[] = { "docker.io/library/pb:1" };
+	size_t made = 9, dropped = 9;
+
+	mk_image(f, &a, la, "pins-a", sa, 1, na, 1);
+	record(f, &a);
+	mk_image(f, &b, lb, "pins-b", sb, 1, nb, 1);
+	record(f, &b);
+	assert_int_equal(store_image_pin(f->st, a.id, "kept", &err), 0);
+	assert_int_equal(store_image_pin(f->st, a.id, "gone-1", &err), 0);
+	assert_int_equal(store_image_pin(f->st, b.id, "gone-2", &err), 0);
+	{
+		/* kept stays, lost comes back, gone-* go, the image nobody has is skipped */
+		const char *h[] = { "kept", "lost", "ghost" };
+		const char *ids[] = { a.id, b.id, "sha256:0000000000000000000000000000000000000000000000000000000000000000" };
+		assert_int_equal(store_pins_sync(f->st, h, ids, 3, &made, &dropped, &err), 0);
+		assert_int_equal(made, 1);
+		assert_int_equal(dropped, 2);
+	}
+	assert_int_equal(store_image_lookup(f->st, a.id, &out, &err), 0);
+	assert_int_equal(out.pins, 1);
+	store_image_free(&out);
+	assert_int_equal(store_image_lookup(f->st, b.id, &out, &err), 0);
+	assert_int_equal(out.pins, 1);
+	store_image_free(&out);
+	/* b is pinned by "lost" now: removal refused */
+	assert_int_equal(store_image_remove(f->st, b.id, NULL, NULL, NULL, &err), -1);
+	assert_int_equal(err.code, CRISP_FAILED_PRECONDITION);
+	{
+		/* a bad holder refuses the whole set */
+		const char *h[] = { "kept", "bad holder!" };
+		const char *ids[] = { a.id, a.id };
+		assert_int_equal(store_pins_sync(f->st, h, ids, 2, NULL, NULL, &err), -1);
+		assert_int_equal(err.code, CRISP_INVALID_ARGUMENT);
+	}
+	assert_int_equal(store_image_lookup(f->st, b.id, &out, &err), 0);
+	assert_int_equal(out.pins, 1);
+	store_image_free(&out);
+	/* nothing listed: no pin stays; idempotent */
+	assert_int_equal(store_pins_sync(f->st, NULL, NULL, 0, &made, &dropped, &err), 0);
+	assert_int_equal(dropped, 2);
+	assert_int_equal(made, 0);
+	assert_int_equal(store_pins_sync(f->st, NULL, NULL, 0, &made, &dropped, &err), 0);
+	assert_int_equal(dropped, 0);
+	assert_int_equal(store_image_remove(f->st, b.id, NULL, NULL, NULL, &err), 0);
+}
+
 /* ---- crash consistency --------------------------------------------------- */
 
 static const char *crash_point;
@@ -844,6 +899,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_record_lookup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tag_moves, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pins_sync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_signatures, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gc, setup, teardown),
