@@ -37,11 +37,14 @@ struct ctr_watch {
 	struct ctr_waiter *waiters;
 };
 
+struct oci_del;
+
 struct execd_ctrs {
 	struct execd *x;
 	char root[PATH_MAX]; /* <root>/containers */
 	char run[PATH_MAX];  /* <runroot>/containers */
 	struct ctr_watch *watches;
+	struct oci_del *oci_dels; /* external runtimes' deletes running (ctr_life.c) */
 };
 
 /* Everything one launch needs, owning its allocations (ctr_build.c). */

@@ -361,6 +361,8 @@ struct answer_arg {
 	struct ipc_chan *ch;  /* NULL: nobody to answer */
 	uint64_t reqid;
 	uint32_t type; /* IPC_CTR_STOP_ANS or IPC_CTR_REMOVE_ANS */
+	void (*done)(void *arg); /* a removal: called once it ended, however */
+	void *done_arg;
 };
 
 static void pod_ctr_exited(struct execd *x, const char *id, void *arg);
@@ -1182,7 +1184,9 @@ out:
 
 /* ---- RemoveContainer ---- */
 
-static void remove_finish(struct execd *x, const char *id, struct ipc_chan *ch, uint64_t reqid)
+/* The end of a removal, once the external runtime (if any) deleted its
+ * state: teardown, the REMOVED commit, the answer. */
+static void remove_teardown(struct execd *x, const char *id, struct ipc_chan *ch, uint64_t reqid)
 {
 	crisp_err_t err = CRISP_ERR_INIT;
 
@@ -1199,6 +1203,162 @@ static void remove_finish(struct execd *x, const char *id, struct ipc_chan *ch, 
 		answer_empty(ch, reqid, IPC_CTR_REMOVE_ANS);
 }
 
+/* ---- an external runtime's delete, off execd's loop ----
+ *
+ * "<runtime> delete --force" of a RuntimeClass container runs as a child
+ * that execd watches through a pidfd, bounded at 10 s: a wedged runtime
+ * delays only the removals waiting on it, never execd. */
+
+#define OCI_DELETE_MS 10000
+
+struct oci_del {
+	struct execd *x;
+	char id[STATE_ID_LEN + 1];
+	pid_t pid;
+	int pidfd;
+	struct loop_timer *timer;
+	struct answer_arg *waiters[16]; /* removals of this container waiting */
+	size_t nwaiters;
+	struct oci_del *next;
+};
+
+static void remove_continue(struct execd *x, const char *id, struct answer_arg *a)
+{
+	remove_teardown(x, id, a->ch, a->reqid);
+	if (a->done)
+		a->done(a->done_arg);
+	drop_answer(a);
+}
+
+static void oci_del_end(struct oci_del *d, bool timed_out)
+{
+	struct execd *x = d->x;
+	char path[PATH_MAX], id[STATE_ID_LEN + 1];
+	struct answer_arg *w[16];
+	size_t nw = d->nwaiters;
+	int status = 0;
+
+	if (timed_out)
+		kill(d->pid, SIGKILL);
+	while (waitpid(d->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (timed_out || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		log_warn("container %.12s: the runtime's delete %s: its state may be left", d->id,
+			 timed_out ? "took over 10 s and was killed" : "failed");
+	loop_del(xloop(x), d->pidfd);
+	close(d->pidfd);
+	if (d->timer && !timed_out)
+		loop_timer_cancel(xloop(x), d->timer);
+	for (struct oci_del **pp = &x->ctrs->oci_dels; *pp; pp = &(*pp)->next)
+		if (*pp == d) {
+			*pp = d->next;
+			break;
+		}
+	/* done: the teardown's own (synchronous) delete has nothing left */
+	if (ctr_run_dir(x, d->id, "oci/handler", path, sizeof path) == 0)
+		(void)unlink(path);
+	crisp_strlcpy(id, d->id, sizeof id);
+	memcpy(w, d->waiters, nw * sizeof w[0]);
+	free(d);
+	for (size_t i = 0; i < nw; i++)
+		remove_continue(x, id, w[i]);
+}
+
+static void on_oci_del_exit(struct loop *l, int fd, uint32_t ev, void *arg)
+{
+	(void)l;
+	(void)fd;
+	(void)ev;
+	oci_del_end(arg, false);
+}
+
+static void on_oci_del_timeout(struct loop *l, void *arg)
+{
+	struct oci_del *d = arg;
+
+	(void)l;
+	d->timer = NULL;
+	oci_del_end(d, true);
+}
+
+/* Remove container id once its external runtime's state is deleted: at
+ * once when it has none (crisp's own launcher); else when the delete ends.
+ * Takes a. */
+static void oci_delete_then(struct execd *x, const char *id, struct answer_arg *a)
+{
+	char path[PATH_MAX], name[64] = "", root[PATH_MAX];
+	crisp_err_t err = CRISP_ERR_INIT;
+	struct oci_del *d;
+	const char *rt;
+	ssize_t n;
+	int fd;
+
+	for (d = x->ctrs->oci_dels; d; d = d->next)
+		if (strcmp(d->id, id) == 0) {
+			if (d->nwaiters < sizeof d->waiters / sizeof d->waiters[0]) {
+				d->waiters[d->nwaiters++] = a; /* a second RemoveContainer: same end */
+				return;
+			}
+			break;
+		}
+	if (d != NULL || ctr_run_dir(x, id, "oci/handler", path, sizeof path) < 0 ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		goto now;
+	n = read(fd, name, sizeof name - 1);
+	close(fd);
+	name[n > 0 ? n : 0] = '\0';
+	if ((rt = pods_handler_path(&x->pods, name)) == NULL)
+		goto now; /* the teardown says it is no longer configured */
+	snprintf(root, sizeof root, "%s/runtimes/%s", x->args.runroot, name);
+	if ((d = calloc(1, sizeof *d)) == NULL)
+		goto now;
+	d->x = x;
+	crisp_strlcpy(d->id, id, sizeof d->id);
+	if ((d->pid = ctr_oci_delete_spawn(rt, root, id, &err)) < 0) {
+		log_warn("container %.12s: %s", id, err.msg);
+		free(d);
+		goto now;
+	}
+	d->pidfd = (int)syscall(SYS_pidfd_open, d->pid, 0);
+	if (d->pidfd < 0 || loop_add(xloop(x), d->pidfd, EPOLLIN, on_oci_del_exit, d) < 0) {
+		/* cannot watch it: wait here, bounded as before */
+		if (d->pidfd >= 0)
+			close(d->pidfd);
+		kill(d->pid, SIGKILL);
+		while (waitpid(d->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		free(d);
+		goto now;
+	}
+	d->timer = loop_timer_add(xloop(x), OCI_DELETE_MS, on_oci_del_timeout, d);
+	d->waiters[d->nwaiters++] = a;
+	d->next = x->ctrs->oci_dels;
+	x->ctrs->oci_dels = d;
+	return;
+now:
+	remove_continue(x, id, a);
+}
+
+/* Takes a (its answer, and done once the removal ended). */
+static void remove_finish(struct execd *x, const char *id, struct answer_arg *a)
+{
+	oci_delete_then(x, id, a);
+}
+
+static struct answer_arg *answer_new(struct ipc_chan *ch, uint64_t reqid, void (*done)(void *), void *done_arg)
+{
+	struct answer_arg *a = calloc(1, sizeof *a);
+
+	if (a != NULL) {
+		a->ch = ch ? ipc_chan_ref(ch) : NULL;
+		a->reqid = reqid;
+		a->type = IPC_CTR_REMOVE_ANS;
+		a->done = done;
+		a->done_arg = done_arg;
+	}
+	return a;
+}
+
 static void remove_exited(struct execd *x, const char *id, void *arg)
 {
 	struct answer_arg *a = arg;
@@ -1212,41 +1372,43 @@ static void remove_exited(struct execd *x, const char *id, void *arg)
 		if (act < 0 && err.code != CRISP_NOT_FOUND) {
 			if (a->ch)
 				ctr_answer_error(a->ch, a->reqid, &err);
-			goto out;
+			if (a->done)
+				a->done(a->done_arg);
+			drop_answer(a);
+			return;
 		}
 	}
-	remove_finish(x, id, a->ch, a->reqid);
-out:
-	drop_answer(a);
+	remove_finish(x, id, a);
 }
 
-/* Remove (kill first when running); answer on ch, or just log (ch NULL). */
-static void remove_one(struct execd *x, const char *idprefix, struct ipc_chan *ch, uint64_t reqid)
+/* Remove (kill first when running); answer on ch, or just log (ch NULL);
+ * done(done_arg), when given, once the removal ended however it ended. */
+static void remove_one(struct execd *x, const char *idprefix, struct ipc_chan *ch, uint64_t reqid,
+		       void (*done)(void *), void *done_arg)
 {
 	crisp_err_t err = CRISP_ERR_INIT;
 	struct state_ctr *c = NULL;
 	struct ctr_watch *wa;
+	struct answer_arg *a = NULL;
 	int act;
 
 	if (state_ctr_get(x->pods.st, idprefix, &c, &err) < 0) {
 		if (err.code == CRISP_NOT_FOUND) {
 			if (ch)
 				answer_empty(ch, reqid, IPC_CTR_REMOVE_ANS);
+			if (done)
+				done(done_arg);
 			return;
 		}
+		goto refuse;
+	}
+	if ((a = answer_new(ch, reqid, done, done_arg)) == NULL) {
+		crisp_error(&err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "execd");
 		goto refuse;
 	}
 	wa = ctr_watch_find(x, c->id);
 	if (wa != NULL) {
 		/* running: kill, remove at the exit */
-		struct answer_arg *a = calloc(1, sizeof *a);
-		if (a == NULL) {
-			crisp_error(&err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "execd");
-			goto refuse;
-		}
-		a->ch = ch ? ipc_chan_ref(ch) : NULL;
-		a->reqid = reqid;
-		a->type = IPC_CTR_REMOVE_ANS;
 		if (watch_wait(wa, remove_exited, a) < 0) {
 			drop_answer(a);
 			crisp_error(&err, CRISP_RESOURCE_EXHAUSTED, ENOMEM, "execd");
@@ -1257,11 +1419,13 @@ static void remove_one(struct execd *x, const char *idprefix, struct ipc_chan *c
 		return;
 	}
 	act = state_container_transition(x->pods.st, c->id, CTR_EV_REMOVE, NULL, &err);
-	if (act < 0)
+	if (act < 0) {
+		drop_answer(a);
 		goto refuse;
+	}
 	if (act == CTR_DO_KILL_CLEANUP)
 		ctr_signal(c->pid, c->pid_start, SIGKILL); /* no monitor: best effort */
-	remove_finish(x, c->id, ch, reqid);
+	remove_finish(x, c->id, a);
 	state_ctr_free(c);
 	return;
 refuse:
@@ -1270,6 +1434,8 @@ refuse:
 		ctr_answer_error(ch, reqid, &err);
 	else
 		log_warn("remove container: %s", err.msg);
+	if (done)
+		done(done_arg);
 }
 
 void ctrs_on_remove(struct ipc_chan *ch, struct ipc_msg *m, struct execd *x)
@@ -1283,7 +1449,7 @@ void ctrs_on_remove(struct ipc_chan *ch, struct ipc_msg *m, struct execd *x)
 		ctr_answer_error(ch, m->hdr.reqid, &err);
 		return;
 	}
-	remove_one(x, w->req->container_id, ch, m->hdr.reqid);
+	remove_one(x, w->req->container_id, ch, m->hdr.reqid, NULL, NULL);
 }
 
 /* ---- pods: stop and remove their containers ---- */
@@ -1297,18 +1463,57 @@ struct pod_wait {
 	void *arg;
 };
 
+/* A pod's removal waits for its containers' (an external runtime's delete
+ * ends later): the pod's cgroup and namespaces go after theirs. */
+struct pod_removals {
+	size_t pending;
+	void (*done)(void *arg);
+	void *arg;
+};
+
+static void pod_removal_done(void *arg)
+{
+	struct pod_removals *pr = arg;
+
+	if (--pr->pending == 0) {
+		pr->done(pr->arg);
+		free(pr);
+	}
+}
+
 static void pod_wait_finish(struct pod_wait *pw)
 {
 	struct execd *x = pw->x;
+	struct pod_removals *pr = NULL;
 
+	if (pw->remove && (pr = calloc(1, sizeof *pr)) != NULL) {
+		struct state_ctr_filter f = { .state = -1, .cri_state = -1, .pod_id = pw->pod_id };
+		struct state_ctr **v = NULL;
+		size_t n = 0;
+		crisp_err_t err = CRISP_ERR_INIT;
+		pr->pending = 1; /* held until every removal is under way */
+		pr->done = pw->done;
+		pr->arg = pw->arg;
+		if (state_ctr_list(x->pods.st, &f, &v, &n, &err) == 0) {
+			for (size_t i = 0; i < n; i++) {
+				pr->pending++;
+				remove_one(x, v[i]->id, NULL, 0, pod_removal_done, pr);
+			}
+			state_ctr_list_free(v, n);
+		}
+		free(pw);
+		pod_removal_done(pr);
+		return;
+	}
 	if (pw->remove) {
+		/* no memory to wait with: remove, and go on at once */
 		struct state_ctr_filter f = { .state = -1, .cri_state = -1, .pod_id = pw->pod_id };
 		struct state_ctr **v = NULL;
 		size_t n = 0;
 		crisp_err_t err = CRISP_ERR_INIT;
 		if (state_ctr_list(x->pods.st, &f, &v, &n, &err) == 0) {
 			for (size_t i = 0; i < n; i++)
-				remove_one(x, v[i]->id, NULL, 0);
+				remove_one(x, v[i]->id, NULL, 0, NULL, NULL);
 			state_ctr_list_free(v, n);
 		}
 	}
@@ -1525,10 +1730,15 @@ static void recover(struct execd *x)
 		case CTR_STOPPING:
 			adopt(x, id);
 			break;
-		case CTR_REMOVING:
+		case CTR_REMOVING: {
+			struct answer_arg *a = answer_new(NULL, 0, NULL, NULL);
 			ctr_signal(rv[i].pid, rv[i].pid_start, SIGKILL);
-			remove_finish(x, id, NULL, 0);
+			if (a != NULL)
+				remove_finish(x, id, a);
+			else
+				remove_teardown(x, id, NULL, 0);
 			break;
+		}
 		default:
 			break;
 		}
@@ -1581,6 +1791,19 @@ void ctrs_close(struct execd *x)
 			free(wt);
 		}
 		free(w);
+	}
+	/* Runtime deletes under way finish by themselves; the containers stay
+	 * REMOVING and the next start removes them again. */
+	while (c->oci_dels) {
+		struct oci_del *d = c->oci_dels;
+		c->oci_dels = d->next;
+		loop_del(xloop(x), d->pidfd);
+		close(d->pidfd);
+		if (d->timer)
+			loop_timer_cancel(xloop(x), d->timer);
+		for (size_t i = 0; i < d->nwaiters; i++)
+			drop_answer(d->waiters[i]);
+		free(d);
 	}
 	free(c);
 	x->ctrs = NULL;

@@ -408,13 +408,12 @@ static void runtime_error(const struct ctr_oci *o, char *out, size_t n)
 
 /* Run argv (the runtime), stdio as given, bounded by timeout_ms; its exit
  * status, or -1 (timeout: killed and reaped). */
-static int run_bounded(char *const *argv, const int stdio[3], int timeout_ms)
+/* Fork and execute the runtime (argv), stdio as given or /dev/null;
+ * the child's pid, or -1. */
+static pid_t spawn_runtime(char *const *argv, const int stdio[3])
 {
 	pid_t pid = fork();
-	int status;
 
-	if (pid < 0)
-		return -1;
 	if (pid == 0) {
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 		for (int i = 0; i < 3; i++) {
@@ -434,6 +433,16 @@ static int run_bounded(char *const *argv, const int stdio[3], int timeout_ms)
 		execve(argv[0], argv, envp);
 		_exit(127);
 	}
+	return pid;
+}
+
+static int run_bounded(char *const *argv, const int stdio[3], int timeout_ms)
+{
+	pid_t pid = spawn_runtime(argv, stdio);
+	int status;
+
+	if (pid < 0)
+		return -1;
 	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	uint64_t deadline = crisp_now_ms() + (uint64_t)timeout_ms;
 	for (;;) {
@@ -463,6 +472,16 @@ static int run_bounded(char *const *argv, const int stdio[3], int timeout_ms)
 	if (status == -1)
 		return -1;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+pid_t ctr_oci_delete_spawn(const char *runtime, const char *state_root, const char *id, crisp_err_t *err)
+{
+	char *argv[] = { (char *)runtime, "--root", (char *)state_root, "delete", "--force", (char *)id, NULL };
+	pid_t pid = spawn_runtime(argv, NULL);
+
+	if (pid < 0)
+		crisp_error(err, CRISP_INTERNAL, errno, "%s delete %.12s: fork", runtime, id);
+	return pid;
 }
 
 int ctr_oci_delete(const char *runtime, const char *state_root, const char *id, crisp_err_t *err)

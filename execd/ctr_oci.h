@@ -70,6 +70,8 @@ int ctr_oci_run(const struct launch_spec *s, const struct ctr_oci *o, const int 
 /* "<runtime> --root <root> delete --force <id>", bounded: the runtime's
  * state of a container that is gone (idempotent). */
 int ctr_oci_delete(const char *runtime, const char *state_root, const char *id, crisp_err_t *err);
+/* The same delete as a child the caller waits for (its pid, or -1). */
+pid_t ctr_oci_delete_spawn(const char *runtime, const char *state_root, const char *id, crisp_err_t *err);
 
 /* The cgroupsPath a runtime's cgroupfs driver wants for a cgroup directory
  * (the path below the hierarchy's mount point); "" when unknown. */

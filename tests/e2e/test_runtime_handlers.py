@@ -9,6 +9,8 @@ hierarchy)."""
 
 import os
 import subprocess
+import threading
+import time
 
 import grpc
 import pytest
@@ -181,3 +183,63 @@ def test_unknown_handler_and_runtime_errors(henv):
     st = e.status(cid)
     assert st.state == pb.CONTAINER_EXITED and st.reason == "StartError"
     assert cid not in e.runtime_list("runc")
+
+
+def test_slow_runtime_delete_stalls_nothing_else(crisp_factory, regconf, registry, cri, tmpdir_short):
+    """RemoveContainer of a RuntimeClass container runs the runtime's delete
+    as a child execd watches: while a slow delete runs, execd answers other
+    calls at once; the removal ends when the delete did, and leaves nothing
+    of the container or of the runtime's state."""
+    if not os.access(RUNTIMES["runc"], os.X_OK):
+        pytest.fail("the test dependencies install runc (mk/deps.sh)")
+    wrapper = os.path.join(tmpdir_short, "slowrunc")
+    with open(wrapper, "w") as f:
+        f.write('#!/bin/sh\nfor a in "$@"; do [ "$a" = delete ] && /bin/sleep 3; done\n'
+                f'exec {RUNTIMES["runc"]} "$@"\n')
+    os.chmod(wrapper, 0o755)
+    conf = f"\n[execd]\nruntime_handlers = slow={wrapper}\n"
+    with running_env(crisp_factory, regconf, registry, cri, tmpdir_short, extra_conf=conf, cls=HEnv) as e:
+        pb = e.pb
+        pod = e.hpod("slow", "slow")
+        cid = e.create(pod, e.busybox, command=["/bin/busybox", "sleep", "1000"])
+        e.start(cid)
+        e.rt.StopContainer(pb.StopContainerRequest(container_id=cid, timeout=0), timeout=30)
+        state_dir = os.path.join(e.c.runroot, "runtimes", "slow")
+        assert os.listdir(state_dir) == [cid]
+        errors = []
+
+        def remove():
+            try:
+                e.remove(cid)
+            except grpc.RpcError as err:
+                errors.append(err)
+
+        t0 = time.monotonic()
+        th = threading.Thread(target=remove)
+        th.start()
+        time.sleep(0.5)
+        # the delete is under way (the wrapper sleeps); execd answers meanwhile
+        t1 = time.monotonic()
+        listed = e.rt.ListContainers(pb.ListContainersRequest(), timeout=10).containers
+        e.rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=pod[0]), timeout=10)
+        assert time.monotonic() - t1 < 1.5
+        assert th.is_alive(), "the removal did not wait for the runtime's delete"
+        assert cid in [c.id for c in listed]
+        th.join(30)
+        assert not errors, errors
+        assert time.monotonic() - t0 >= 2.5
+        assert cid not in [c.id for c in e.rt.ListContainers(pb.ListContainersRequest(), timeout=10).containers]
+        assert os.listdir(state_dir) == []
+        for ctrl in os.listdir("/sys/fs/cgroup"):
+            assert not os.path.exists(f"/sys/fs/cgroup/{ctrl}/crisp/crisp-{cid}")
+        # a pod's removal waits for its containers' deletes, then goes itself
+        cid2 = e.create(pod, e.busybox, name="c2", command=["/bin/busybox", "sleep", "1000"])
+        e.start(cid2)
+        t0 = time.monotonic()
+        e.rt.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod[0]), timeout=60)
+        e.rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod[0]), timeout=60)
+        assert time.monotonic() - t0 >= 2.5
+        assert os.listdir(state_dir) == []
+        assert not e.rt.ListPodSandbox(pb.ListPodSandboxRequest(), timeout=10).items
+        for ctrl in os.listdir("/sys/fs/cgroup"):
+            assert not os.path.exists(f"/sys/fs/cgroup/{ctrl}/crisp/crisp-{cid2}")
