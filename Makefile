@@ -65,7 +65,7 @@ BINS := $(foreach d,$(DAEMONS),$(BIN_$(d)))
 # crisp-monitor (monitor/): one per running container, so it links none of
 # the above; see its rules below.
 BIN_monitor := $(B)/bin/crisp-monitor
-MON_SRC := $(wildcard monitor/*.c)
+MON_SRC := $(wildcard monitor/*.c) common/fdio.c
 MON_LIB_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(filter-out monitor/main.c,$(MON_SRC)))
 BINS += $(BIN_monitor)
 

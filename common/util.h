@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/fdio.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -46,17 +47,10 @@ void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t m);
 char *xstrdup(const char *s);
 
-/* Close every fd >= lowfd except those listed in keep (nkeep entries). */
-int crisp_closefrom(int lowfd, const int *keep, size_t nkeep);
-
 /* Monotonic clock in milliseconds / nanoseconds. */
 uint64_t crisp_now_ms(void);
 uint64_t crisp_now_ns(void);
 
-/* Write the whole buffer, retrying on EINTR and short writes. */
-int crisp_write_all(int fd, const void *buf, size_t len);
-/* Read exactly len bytes; returns 0, or -1 (errno EPIPE on early EOF). */
-int crisp_read_all(int fd, void *buf, size_t len);
 /* The whole regular file open on fd (at most max bytes) into a new
  * NUL-terminated buffer; what names it in errors ("key file /k.pub").
  * FAILED_PRECONDITION when it is not a regular file, is larger than max,

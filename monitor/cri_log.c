@@ -12,24 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/fdio.h"
 #include "monitor/monitor.h"
-
-int mon_write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 size_t cri_log_format(char *out, size_t outsz, const struct timespec *ts, int stream, bool partial,
 		      const char *line, size_t len)
@@ -61,7 +45,7 @@ static void emit(struct cri_log *l, int stream, bool partial, const char *line, 
 	if (l->now == NULL || l->now(&ts) < 0)
 		clock_gettime(CLOCK_REALTIME, &ts);
 	n = cri_log_format(rec, sizeof rec, &ts, stream, partial, line, len);
-	if (n == 0 || mon_write_all(l->fd, rec, n) < 0)
+	if (n == 0 || crisp_write_all(l->fd, rec, n) < 0)
 		l->write_errors++;
 }
 

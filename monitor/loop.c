@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/fdio.h"
 #include "monitor/monitor.h"
 
 #ifndef SYS_close_range
@@ -69,32 +70,6 @@ static int argint(const char *s)
 	char *end;
 	long v = strtol(s, &end, 10);
 	return *end == '\0' && end != s && v >= -1 && v <= 0x7fffffff ? (int)v : -1;
-}
-
-/* Close every fd >= 3 but those in keep (sorted here, -1 entries ignored):
- * close_range over the gaps, no /proc and no allocation. */
-static void close_others(int *keep, size_t n)
-{
-	unsigned lo = 3;
-
-	for (size_t i = 1; i < n; i++)
-		for (size_t j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
-			int t = keep[j];
-			keep[j] = keep[j - 1];
-			keep[j - 1] = t;
-		}
-	for (size_t i = 0; i <= n; i++) {
-		unsigned hi = i < n ? (unsigned)keep[i] : ~0u;
-		if (i < n && (keep[i] < 3 || (unsigned)keep[i] < lo))
-			continue;
-		if (hi > lo && syscall(SYS_close_range, lo, hi - 1, 0) < 0) {
-			unsigned top = hi > 65536 ? 65536 : hi;
-			for (unsigned fd = lo; fd < top; fd++)
-				close((int)fd);
-		}
-		if (i < n)
-			lo = (unsigned)keep[i] + 1;
-	}
 }
 
 static void drop_client(struct mon *m, size_t i)
@@ -207,7 +182,7 @@ static void on_client(struct mon *m, size_t i)
 				char eot = 4; /* ^D: the tty's end of input */
 				(void)!write(m->in, &eot, 1);
 			}
-		} else if (mon_write_all(m->in, frame + 1, (size_t)n - 1) < 0 && errno == EPIPE) {
+		} else if (crisp_write_all(m->in, frame + 1, (size_t)n - 1) < 0 && errno == EPIPE) {
 			close(m->in);
 			m->in = -1;
 		}
@@ -286,7 +261,7 @@ static void write_exit(struct mon *m, int code)
 	fd = openat(m->dfd, "exit.tmp", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return;
-	if (mon_write_all(fd, buf, (size_t)n) < 0 || fsync(fd) < 0) {
+	if (crisp_write_all(fd, buf, (size_t)n) < 0 || fsync(fd) < 0) {
 		close(fd);
 		return;
 	}
@@ -339,9 +314,7 @@ int monitor_main(int argc, char **argv)
 	if (m.pid <= 0 || m.ls < 0 || m.dfd < 0)
 		return 2;
 	int keep[] = { m.ls, m.out, m.err, m.in, m.log.fd, m.dfd };
-	int sorted[sizeof keep / sizeof keep[0]];
-	memcpy(sorted, keep, sizeof keep);
-	close_others(sorted, sizeof sorted / sizeof sorted[0]);
+	crisp_closefrom(3, keep, sizeof keep / sizeof keep[0]);
 	for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
 		if (keep[i] >= 0)
 			fcntl(keep[i], F_SETFD, FD_CLOEXEC);

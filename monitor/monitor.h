@@ -77,9 +77,6 @@ void cri_log_flush(struct cri_log *l, int stream);
  */
 int mon_open_log(const char *path);
 
-/* write(2) until done, retrying EINTR; 0 or -1 with errno. */
-int mon_write_all(int fd, const void *buf, size_t len);
-
 /* ---- the loop (loop.c) and its confinement (harden.c) ---- */
 
 /* The monitor's entry: argv as above.  Returns 2 on a bad argv, otherwise

@@ -57,9 +57,9 @@ def binary(name):
     return os.path.join(BUILD, "bin", name)
 
 
-def children(pid):
-    """{comm: pid} of the direct children of pid."""
-    out = {}
+def child_procs(pid):
+    """{(pid, comm)} of the direct children of pid."""
+    out = set()
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
@@ -68,11 +68,26 @@ def children(pid):
                 st = f.read()
         except OSError:
             continue
-        comm = st[st.index("(") + 1:st.rindex(")")]
-        ppid = int(st[st.rindex(")") + 2:].split()[1])
-        if ppid == pid:
-            out[comm] = int(d)
+        if int(st[st.rindex(")") + 2:].split()[1]) == pid:
+            out.add((int(d), st[st.index("(") + 1:st.rindex(")")]))
     return out
+
+
+def children(pid):
+    """{comm: pid} of the direct children of pid."""
+    return {comm: p for p, comm in child_procs(pid)}
+
+
+def wait_container_exit(rt, pb, cid, timeout):
+    """ContainerStatus until the container is EXITED; its status."""
+    end = time.monotonic() + timeout
+    while True:
+        st = rt.ContainerStatus(pb.ContainerStatusRequest(container_id=cid), timeout=10).status
+        if st.state == pb.CONTAINER_EXITED:
+            return st
+        if time.monotonic() > end:
+            raise AssertionError(f"container {cid[:12]} did not exit: {st}")
+        time.sleep(0.02)
 
 
 def proc_status(pid):

@@ -16,7 +16,7 @@ import time
 import grpc
 import pytest
 
-from conftest import CNI_BRIDGE, cleanup_host
+from conftest import CNI_BRIDGE, cleanup_host, wait_container_exit
 
 NS = "crisp-e2e"
 MONITOR_ARG = "--container-monitor"
@@ -109,13 +109,7 @@ class Env:
         return self.rt.ContainerStatus(self.pb.ContainerStatusRequest(container_id=cid), timeout=10).status
 
     def wait_exit(self, cid, timeout=15):
-        end = time.time() + timeout
-        while time.time() < end:
-            st = self.status(cid)
-            if st.state == self.pb.CONTAINER_EXITED:
-                return st
-            time.sleep(0.05)
-        raise AssertionError(f"container {cid[:12]} did not exit: {self.status(cid)}")
+        return wait_container_exit(self.rt, self.pb, cid, timeout)
 
     def log(self, cid):
         with open(self.status(cid).log_path) as f:

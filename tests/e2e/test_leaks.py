@@ -11,7 +11,8 @@ import os
 import time
 
 import conftest
-from test_policy import children_of, fd_count, make_env, teardown_env
+from conftest import child_procs
+from test_policy import fd_count, make_env, teardown_env
 
 CYCLES = 200
 WARMUP = 5
@@ -73,7 +74,7 @@ def test_200_container_cycles_leave_nothing(crisp_factory, regconf, registry, cr
         pids = dict(roles, crispd=e.c.proc.pid)
         fds = {k: fd_count(p) for k, p in pids.items()}
         rss = {k: rss_kb(pids[k]) for k in ("crisp-execd", "crispd")}
-        execd_children = children_of(execd)
+        execd_children = child_procs(execd)
 
         t0 = time.monotonic()
         for i in range(WARMUP, WARMUP + CYCLES):
@@ -84,7 +85,7 @@ def test_200_container_cycles_leave_nothing(crisp_factory, regconf, registry, cr
               f"{', '.join(f'{x / (CYCLES / 4) * 1000:.0f}' for x in spent)})")
 
         assert e.c.roles() == roles, "a role restarted"
-        assert children_of(execd) == execd_children
+        assert child_procs(execd) == execd_children
         for k, p in pids.items():
             n = fd_count(p)
             assert n <= fds[k] + FD_SLACK, (k, fds[k], n, sorted(os.readlink(f"/proc/{p}/fd/{x}")

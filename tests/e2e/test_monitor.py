@@ -12,19 +12,10 @@ import socket
 import subprocess
 import time
 
-from conftest import BUILD
+from conftest import BUILD, proc_status
 from test_containers import Env, env, monitor_of, monitors  # noqa: F401  (env: the fixture)
 
 MONITOR = os.path.join(BUILD, "bin", "crisp-monitor")
-
-
-def proc_status(pid):
-    out = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            out[k] = v.strip()
-    return out
 
 
 def sanitized():

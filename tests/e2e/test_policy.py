@@ -29,7 +29,7 @@ import time
 import grpc
 import pytest
 
-from conftest import end_containers, unmount_below
+from conftest import child_procs, end_containers, unmount_below, wait_container_exit
 
 SQLITE_SIDECARS = ("-journal", "-wal", "-shm")
 CAP_NET_RAW, CAP_SYS_ADMIN = 13, 21
@@ -124,21 +124,6 @@ def monitors_under(runroot):
             continue
         if any(x.startswith(runroot + "/") for x in fds):
             out[argv[2].decode()] = int(d)
-    return out
-
-
-def children_of(pid):
-    out = set()
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                st = f.read()
-        except OSError:
-            continue
-        if int(st[st.rindex(")") + 2:].split()[1]) == pid:
-            out.add((int(d), st[st.index("(") + 1:st.rindex(")")]))
     return out
 
 
@@ -245,13 +230,7 @@ class PolicyEnv:
         return self.rt.ContainerStatus(self.pb.ContainerStatusRequest(container_id=cid), timeout=10).status
 
     def wait_exit(self, cid, timeout=20):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            st = self.ctr_status(cid)
-            if st.state == self.pb.CONTAINER_EXITED:
-                return st
-            time.sleep(0.02)
-        raise AssertionError(f"container {cid[:12]} did not exit")
+        return wait_container_exit(self.rt, self.pb, cid, timeout)
 
     def run(self, pod, cfg):
         """Create, start, wait for the exit, remove; returns its stdout."""
@@ -285,7 +264,7 @@ class PolicyEnv:
             "cgroups": cgroups_below(self.cg_parent),
             "monitors": monitors_under(c.runroot),
             "ipam": sorted(n for n in (os.listdir(ipam) if os.path.isdir(ipam) else []) if n[:1].isdigit()),
-            "crispd children": children_of(c.proc.pid),
+            "crispd children": child_procs(c.proc.pid),
         }
 
     def assert_unchanged(self, before):
